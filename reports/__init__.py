@@ -1,0 +1,1 @@
+"""Reporting: the machine-readable drill summary and what people read."""

@@ -1,0 +1,42 @@
+"""Writes <report dir>/summary.json at the end of every run and says where it is.
+
+Scenario results travel as a test's user_properties, which pytest-xdist carries from the workers to
+the controller, so one process (the controller, or the only one) writes the summary.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reports.summary import SCENARIO_PROPERTY, DrillSummary
+
+
+class SummaryPlugin:
+    def __init__(self, summary: DrillSummary, writes: bool) -> None:
+        self.summary = summary
+        self.writes = writes
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == SCENARIO_PROPERTY:
+                self.summary.add_scenario(json.loads(value))
+        if report.when == "call" or report.outcome != "passed":
+            self.summary.record_test(report.nodeid, report.when, report.outcome)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.writes:
+            self.summary.write(int(exitstatus))
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.summary.written is not None:
+            terminalreporter.write_line(f"pgdrill summary: {self.summary.written.resolve()}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    from fixtures.plugin import CONFIG_KEY, INSTALLATION_KEY
+    is_worker = hasattr(config, "workerinput")
+    summary = DrillSummary.start(config.stash[CONFIG_KEY], config.stash[INSTALLATION_KEY])
+    config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker), "pgdrill-summary")

@@ -1,0 +1,82 @@
+"""summary.json: the one machine-readable answer of a run (schema 1; names stable, fields added freely)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCENARIO_PROPERTY = "pgdrill_scenario"
+SCHEMA = 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@dataclass
+class DrillSummary:
+    """Accumulates a run's scenario results and test outcomes; writes summary.json at the end."""
+
+    data: dict
+    report_dir: Path
+    written: Path | None = None
+    tests: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, config, installation) -> "DrillSummary":
+        data = {
+            "schema": SCHEMA,
+            "drill_id": uuid.uuid4().hex[:12],
+            "started_at": _now(),
+            "finished_at": None,
+            "backend": config.pg_backend,
+            "postgres_version": installation.version,
+            "pgvector_version": installation.pgvector_version,
+            "amcheck_available": installation.has_amcheck,
+            "bindir": str(installation.bindir),
+            "seed_scale": config.seed_scale,
+            "targets_file": str(config.dr_targets) if config.dr_targets else None,
+            "host": socket.gethostname(),
+            "user": getpass.getuser(),
+            "suite_commit": _git_commit(),
+            "scenarios": [],
+            "runbook_defects": [],
+        }
+        return cls(data=data, report_dir=config.dr_report_dir)
+
+    def add_scenario(self, result: dict) -> None:
+        defects = result.pop("runbook_defects", [])
+        self.data["scenarios"].append(result)
+        known = {(d["code"], d["scenario"]) for d in self.data["runbook_defects"]}
+        self.data["runbook_defects"].extend(d for d in defects if (d["code"], d["scenario"]) not in known)
+
+    def record_test(self, nodeid: str, when: str, outcome: str) -> None:
+        self.tests.append({"test": nodeid, "phase": when, "outcome": outcome})
+
+    def write(self, exitstatus: int) -> Path:
+        self.data["finished_at"] = _now()
+        self.data["pytest_exit_status"] = exitstatus
+        self.data["tests"] = self.tests
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        path = self.report_dir / "summary.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+        self.written = path
+        return path

@@ -1,0 +1,1 @@
+"""The runbook as code: scenarios made of named steps, the verification checklist, RTO/RPO targets."""

@@ -1,0 +1,64 @@
+"""The runbook's "WAL Archiving" section made checkable: configuration, a switched segment that
+arrives in the archive, and an archiver that has not failed."""
+
+from __future__ import annotations
+
+import re
+
+from fixtures.wait import WaitTimeout, poll
+
+
+class ArchivingError(AssertionError):
+    """WAL archiving is broken; the message names the failing command and the server's words."""
+
+
+def settings(cluster) -> dict[str, str]:
+    rows = cluster.query("SELECT name, setting FROM pg_settings WHERE name IN "
+                         "('archive_mode', 'archive_command', 'archive_library', 'wal_level', 'archive_timeout')")
+    return dict(rows)
+
+
+def archiver_stats(cluster) -> dict:
+    with cluster.connect() as conn:
+        cur = conn.execute("SELECT archived_count, last_archived_wal, failed_count, last_failed_wal "
+                           "FROM pg_stat_archiver")
+        return dict(zip([c.name for c in cur.description], cur.fetchone()))
+
+
+def archive_failure_evidence(cluster) -> str:
+    """The server log's lines about failed archive commands, with the command's own stderr."""
+    lines = cluster.log_tail(400).splitlines()
+    picked = []
+    for index, line in enumerate(lines):
+        if "archive command failed" in line or "archiving write-ahead log file" in line:
+            if index > 0 and lines[index - 1] not in picked and "LOG:" not in lines[index - 1]:
+                picked.append(lines[index - 1])
+            picked.append(line)
+    return "\n".join(picked[-6:]) or "(no archive failure in the server log)"
+
+
+def switch_and_wait(cluster, timeout: float = 30) -> str:
+    """pg_switch_wal() in its own transaction, then wait until that segment is in the archive.
+
+    Returns the segment name. Raises ArchivingError naming why it did not arrive.
+    """
+    segment = cluster.scalar("SELECT pg_walfile_name(pg_switch_wal())")
+
+    def arrived() -> bool:
+        stats = archiver_stats(cluster)
+        last = stats["last_archived_wal"] or ""
+        return last[:24] >= segment and segment in cluster.archived_segments()
+
+    try:
+        poll(arrived, what=f"segment {segment} to reach the archive", timeout=timeout, interval=0.1)
+    except WaitTimeout:
+        stats = archiver_stats(cluster)
+        command = settings(cluster).get("archive_command", "")
+        exit_codes = re.findall(r"archive command failed with exit code (\d+)", cluster.log_tail(400))
+        code = f"exited with code {exit_codes[-1]}" if exit_codes else "did not deliver it"
+        raise ArchivingError(
+            f"WAL archiving is failing: segment {segment} did not reach the archive within {timeout:.0f} s; "
+            f"archive_command {code} (pg_stat_archiver.failed_count={stats['failed_count']}, "
+            f"last_failed_wal={stats['last_failed_wal']}). archive_command: {command}\n"
+            f"server log:\n{archive_failure_evidence(cluster)}") from None
+    return segment

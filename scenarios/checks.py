@@ -1,0 +1,42 @@
+"""A check's outcome: passed, failed, or not run (with why) — never a silent pass."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+PASSED, FAILED, NOT_RUN = "passed", "failed", "not_run"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASSED
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_check(name: str, probe: Callable[[], str]) -> Check:
+    """Run probe; its return is the pass detail, an AssertionError is a failure with its message.
+
+    NotRun raised inside means the check could not run here; any other exception is a failure too,
+    reported with its type so a crash never passes for a pass.
+    """
+    try:
+        return Check(name, PASSED, probe() or "")
+    except NotRun as exc:
+        return Check(name, NOT_RUN, str(exc))
+    except AssertionError as exc:
+        return Check(name, FAILED, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a check that crashed has failed, with its reason
+        return Check(name, FAILED, f"{type(exc).__name__}: {exc}")
+
+
+class NotRun(Exception):
+    """Raised by a check that cannot run in this installation; the message says why."""

@@ -1,0 +1,58 @@
+"""Options resolve once, in a fixed precedence, and bad values stop the run with one clear sentence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.config import ConfigError, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults():
+    config = resolve({}, {}, {})
+    assert (config.pg_backend, config.pg_version, config.seed_scale, config.keep_failed) == ("local", "16", 0.1, False)
+
+
+def test_flag_beats_environment_beats_ini():
+    assert resolve({"seed_scale": "3"}, {"seed_scale": "1"}, {"PGDRILL_SEED_SCALE": "2"}).seed_scale == 3
+    assert resolve({}, {"seed_scale": "1"}, {"PGDRILL_SEED_SCALE": "2"}).seed_scale == 2
+    assert resolve({}, {"seed_scale": "1"}, {}).seed_scale == 1
+
+
+@pytest.mark.parametrize("cli, message", [
+    ({"pg_backend": "kubernetes"}, "--pg-backend must be one of local, docker, not 'kubernetes'."),
+    ({"seed_scale": "big"}, "--seed-scale must be a positive number, not 'big'."),
+    ({"seed_scale": "-1"}, "--seed-scale must be a positive number, not '-1'."),
+    ({"pg_version": "12"}, "--pg-version must be one of 16, 18, not '12'."),
+    ({"pg_bindir": "/usr"}, "--pg-bindir /usr is not a PostgreSQL bin directory: no executable initdb or pg_ctl there."),
+    ({"dr_targets": "/nonexistent.toml"}, "--dr-targets /nonexistent.toml: no such file."),
+])
+def test_bad_values_are_one_sentence(cli, message):
+    with pytest.raises(ConfigError) as raised:
+        resolve(cli, {}, {})
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pg-backend", "nope"], "pgdrill: --pg-backend must be one of local, docker, not 'nope'."),
+    (["--seed-scale", "x"], "pgdrill: --seed-scale must be a positive number, not 'x'."),
+    (["--pg-bindir", "/tmp"], "pgdrill: --pg-bindir /tmp is not a PostgreSQL bin directory"),
+])
+def test_bad_option_stops_pytest_without_traceback(args, message):
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "drills", *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_environment_variable_is_read_by_pytest():
+    env = {"PGDRILL_PG_BACKEND": "nope", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "drills"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert "pgdrill: --pg-backend must be one of local, docker, not 'nope'." in result.stderr
