@@ -20,7 +20,7 @@ class SummaryPlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
-            if key == SCENARIO_PROPERTY:
+            if key == SCENARIO_PROPERTY and report.when == "call":
                 self.summary.add_scenario(json.loads(value))
         if report.when == "call" or report.outcome != "passed":
             self.summary.record_test(report.nodeid, report.when, report.outcome)

@@ -13,6 +13,7 @@ class Check:
     name: str
     status: str
     detail: str = ""
+    code: str = ""  # the finding code of a failure, when the check can name it
 
     @property
     def ok(self) -> bool:
@@ -33,7 +34,7 @@ def run_check(name: str, probe: Callable[[], str]) -> Check:
     except NotRun as exc:
         return Check(name, NOT_RUN, str(exc))
     except AssertionError as exc:
-        return Check(name, FAILED, str(exc))
+        return Check(name, FAILED, str(exc), getattr(exc, "code", ""))
     except Exception as exc:  # noqa: BLE001 - a check that crashed has failed, with its reason
         return Check(name, FAILED, f"{type(exc).__name__}: {exc}")
 

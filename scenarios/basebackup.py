@@ -1,0 +1,183 @@
+"""Physical backups the runbook's way (pg_basebackup -Ft -z), proved and restored the PG16 way.
+
+Shared by Scenario 2 (physical restore) and Scenario 3 (PITR). Every failure names its cause as a
+DrillFailure with a finding code: which file is corrupt, which WAL segment is missing, whether a
+recovery target lies before the backup's consistency point or after the archive's last commit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from fixtures.cluster import ServerDied, wait_until_writable
+from fixtures.osuser import give_to_server, remove_tree
+from scenarios.result import DrillFailure
+
+SEGMENT_SIZE = 16 * 1024 * 1024
+SEGMENTS_PER_XLOGID = 0x100000000 // SEGMENT_SIZE
+SEGMENT_RE = re.compile(r"^[0-9A-F]{24}$")
+
+# What the server's last FATAL says, mapped to the finding that names the cause.
+STARTUP_FATALS = {
+    "recovery ended before configured recovery target was reached": (
+        "PITR_TARGET_AFTER_ARCHIVE_END",
+        "the recovery target lies after the last archived commit: recovery ran out of WAL before reaching it"),
+    "requested recovery stop point is before consistent recovery point": (
+        "PITR_TARGET_BEFORE_BACKUP",
+        "the recovery target lies before the base backup's consistency point: this backup cannot reach it"),
+    "could not locate required checkpoint record": (
+        "BACKUP_WAL_MISSING", "the WAL the base backup needs (its checkpoint) is neither in pg_wal nor archived"),
+    'using recovery command file "recovery.conf" is not supported': (
+        "RECOVERY_CONF_UNSUPPORTED", "recovery.conf is not supported since PostgreSQL 12; the server refuses to start"),
+}
+
+
+@dataclass(frozen=True)
+class BaseBackup:
+    """A pg_basebackup -Ft -z directory: base.tar.gz, pg_wal.tar.gz, backup_manifest."""
+
+    path: Path
+    timeline: int
+    start_lsn: int
+    end_lsn: int
+    seconds: float
+
+    @property
+    def start_segment(self) -> str:
+        return segment_name(self.timeline, self.start_lsn)
+
+    @property
+    def end_segment(self) -> str:
+        return segment_name(self.timeline, self.end_lsn)
+
+    @classmethod
+    def read(cls, path: Path, seconds: float = 0.0) -> "BaseBackup":
+        manifest = json.loads((path / "backup_manifest").read_text())
+        ranges = manifest["WAL-Ranges"]
+        return cls(path, int(ranges[0]["Timeline"]), parse_lsn(ranges[0]["Start-LSN"]),
+                   parse_lsn(ranges[-1]["End-LSN"]), seconds)
+
+
+def parse_lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def segment_name(timeline: int, lsn: int) -> str:
+    segno = lsn // SEGMENT_SIZE
+    return f"{timeline:08X}{segno // SEGMENTS_PER_XLOGID:08X}{segno % SEGMENTS_PER_XLOGID:08X}"
+
+
+def next_segment(name: str) -> str:
+    timeline, log, seg = int(name[:8], 16), int(name[8:16], 16), int(name[16:], 16)
+    segno = log * SEGMENTS_PER_XLOGID + seg + 1
+    return f"{timeline:08X}{segno // SEGMENTS_PER_XLOGID:08X}{segno % SEGMENTS_PER_XLOGID:08X}"
+
+
+def take(cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 3600) -> BaseBackup:
+    """The runbook's pg_basebackup -Ft -z -P, with --checkpoint=fast (the runbook omits it)."""
+    import time
+    args = ["-D", str(dest), "-Ft", "-z", "-P"] + (["--checkpoint=fast"] if fast_checkpoint else [])
+    started = time.perf_counter()
+    cluster.tool("pg_basebackup", *args, timeout=timeout)
+    return BaseBackup.read(dest, time.perf_counter() - started)
+
+
+def _tar_extract(archive: Path, into: Path) -> None:
+    result = subprocess.run(["tar", "-xzf", str(archive), "-C", str(into)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DrillFailure("BASEBACKUP_CORRUPT", f"{archive} is corrupt: tar -xzf exited {result.returncode}: "
+                                                 f"{' '.join(result.stderr.split())[:300]}")
+
+
+def extract(backup: BaseBackup, data_dir: Path, with_pg_wal: bool = True) -> None:
+    """Unpack base.tar.gz into data_dir and pg_wal.tar.gz into data_dir/pg_wal, then hand to the server user."""
+    _tar_extract(backup.path / "base.tar.gz", data_dir)
+    if with_pg_wal and (backup.path / "pg_wal.tar.gz").exists():
+        (data_dir / "pg_wal").mkdir(exist_ok=True)
+        _tar_extract(backup.path / "pg_wal.tar.gz", data_dir / "pg_wal")
+    data_dir.chmod(0o700)
+    give_to_server(data_dir)
+
+
+def verify(cluster, backup: BaseBackup, workdir: Path) -> str:
+    """pg_verifybackup against the manifest (PG16 reads a plain directory only, so extract first)."""
+    tree = workdir / f"verify-{backup.path.name}"
+    tree.mkdir(parents=True)
+    try:
+        extract(backup, tree)
+        result = subprocess.run([cluster.installation.tool("pg_verifybackup"), "-m", str(backup.path / "backup_manifest"),
+                                 "--no-parse-wal", str(tree)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DrillFailure("BASEBACKUP_CORRUPT", f"pg_verifybackup rejects {backup.path}: "
+                                                     f"{' '.join((result.stderr or result.stdout).split())[:300]}")
+        return result.stdout.strip() or "backup successfully verified"
+    finally:
+        remove_tree(tree)
+
+
+def check_archive_continuity(archive_dir: Path, start_segment: str, until_segment: str | None = None) -> list[str]:
+    """Every segment from the backup's start to the last archived one (or `until`) must be present.
+
+    PostgreSQL treats a missing middle segment as the end of WAL and promotes silently; only this
+    check (or the data) catches it. Returns the segments checked.
+    """
+    timeline = start_segment[:8]
+    present = sorted(p.name for p in archive_dir.iterdir() if SEGMENT_RE.match(p.name) and p.name[:8] == timeline)
+    last = until_segment or (present[-1] if present else start_segment)
+    expected, name = [], start_segment
+    while name <= last:
+        expected.append(name)
+        name = next_segment(name)
+    missing = [s for s in expected if s not in set(present)]
+    if missing:
+        raise DrillFailure("WAL_SEGMENT_MISSING",
+                           f"WAL segment {missing[0]} is missing from the archive {archive_dir} (needed between the "
+                           f"backup's start {start_segment} and the last archived segment {last}); recovery would "
+                           f"stop there and silently lose everything after it")
+    return expected
+
+
+def check_archive_readable(cluster, archive_dir: Path, segments: list[str]) -> None:
+    """pg_waldump over the archived range: a corrupt record before the last segment is named."""
+    if not segments:
+        return
+    result = subprocess.run([cluster.installation.tool("pg_waldump"), "-q", "-p", str(archive_dir),
+                             segments[0], segments[-1]], capture_output=True, text=True)
+    error = (result.stderr or "").strip()
+    match = re.search(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)", error)
+    if not match:
+        return
+    bad = segment_name(int(segments[0][:8], 16), parse_lsn(match.group(1)))
+    if bad < segments[-1]:
+        raise DrillFailure("WAL_CORRUPT", f"archived WAL segment {bad} is corrupt: {' '.join(error.split())[:300]}; "
+                                          f"recovery would stop there and silently lose everything after it")
+
+
+def backup_stop_time(archive_dir: Path, backup: BaseBackup) -> datetime | None:
+    """STOP TIME from the backup history file (<segment>.<offset>.backup) in the archive."""
+    for path in archive_dir.glob(f"{backup.start_segment}.*.backup"):
+        match = re.search(r"STOP TIME: (.+)", path.read_text())
+        if match:
+            return datetime.strptime(match.group(1).strip(), "%Y-%m-%d %H:%M:%S %Z")
+    return None
+
+
+def start_recovery(cluster, dbname: str, timeout: float = 900) -> float:
+    """Start the restored server and wait for the first write after promotion; map a startup FATAL."""
+    cluster.start(wait=False)
+    try:
+        return wait_until_writable(cluster, dbname, timeout=timeout)
+    except ServerDied:
+        log = cluster.log_tail(60)
+        for text, (code, meaning) in STARTUP_FATALS.items():
+            if text in log:
+                raise DrillFailure(code, f"{meaning} (server: FATAL: {text})") from None
+        fatal = [line for line in log.splitlines() if "FATAL" in line or "PANIC" in line]
+        raise DrillFailure("SERVER_DID_NOT_START", "the restored server did not start: "
+                           + (fatal[-1] if fatal else "no FATAL in the log")) from None

@@ -1,0 +1,291 @@
+"""The runbook's recovery verification checklist, made able to fail.
+
+Before the disaster `take_snapshot` records the expected state at the recovery point; after recovery
+`verify` compares against it, one Check per item. The runbook's own queries cannot fail (they count
+pg_class rows and sum sizes); these compare counts and server-side, order-independent content
+hashes, catalog objects, sequences, foreign keys, index validity and pgvector search results.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from fixtures.cluster import RTO_PROBE_TABLE
+from fixtures.writer import HEARTBEAT_TABLE
+from scenarios.checks import Check, NotRun, run_check
+from scenarios.result import DrillFailure
+
+
+def expect(ok: bool, code: str, message: str) -> None:
+    """Fail a check with a finding code (a plain assert would fail it without naming the finding)."""
+    if not ok:
+        raise DrillFailure(code, message)
+
+EXCLUDED_TABLES = {HEARTBEAT_TABLE, RTO_PROBE_TABLE}  # the drill's own tables, judged by RPO and RTO
+TOP_K = 10
+PROBES = 5
+RECALL_TOLERANCE = 0.1
+
+OBJECTS_SQL = """
+SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'i' THEN 'index'
+       WHEN 'S' THEN 'sequence' WHEN 'm' THEN 'materialized view' WHEN 'v' THEN 'view' END,
+       c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r','p','i','S','m','v')
+UNION ALL
+SELECT 'constraint', conrelid::regclass::text || '.' || conname
+FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'
+UNION ALL
+SELECT 'extension', extname || ' ' || extversion FROM pg_extension
+"""
+
+HASH_SQL = ("SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text "
+            "FROM {table} t")
+
+SEQUENCES_SQL = """
+SELECT format('%I.%I', s.schemaname, s.sequencename), coalesce(s.last_value, 0),
+       format('%I.%I', tn.nspname, t.relname), quote_ident(a.attname)
+FROM pg_sequences s
+JOIN pg_namespace sn ON sn.nspname = s.schemaname
+JOIN pg_class sc ON sc.relname = s.sequencename AND sc.relnamespace = sn.oid
+JOIN pg_depend d ON d.objid = sc.oid AND d.deptype IN ('a', 'i') AND d.classid = 'pg_class'::regclass
+JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+WHERE s.schemaname = 'public'
+"""
+
+FOREIGN_KEYS_SQL = """
+SELECT conname, conrelid::regclass::text, confrelid::regclass::text,
+       (SELECT array_agg(quote_ident(attname) ORDER BY k.i) FROM unnest(conkey) WITH ORDINALITY k(n, i)
+          JOIN pg_attribute ON attrelid = conrelid AND attnum = k.n),
+       (SELECT array_agg(quote_ident(attname) ORDER BY k.i) FROM unnest(confkey) WITH ORDINALITY k(n, i)
+          JOIN pg_attribute ON attrelid = confrelid AND attnum = k.n)
+FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
+"""
+
+HNSW_SQL = """
+SELECT format('%I.%I', n.nspname, c.relname), quote_ident(a.attname), a.atttypmod, opc.opcname
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+WHERE am.amname = 'hnsw'
+ORDER BY 1, 2
+"""
+
+OPERATORS = {"vector_l2_ops": "<->", "vector_cosine_ops": "<=>", "vector_ip_ops": "<#>", "vector_l1_ops": "<+>"}
+
+
+@dataclass
+class VectorProbe:
+    """Exact and index top-k for fixed probe vectors on one HNSW-indexed column."""
+
+    column: str
+    dims: int
+    exact: list[list[int]]
+    recall: float
+
+
+@dataclass
+class Snapshot:
+    """The expected state at the recovery point."""
+
+    dbname: str
+    roles: set[str] = field(default_factory=set)
+    objects: set[tuple[str, str]] = field(default_factory=set)
+    tables: dict[str, tuple[int, str]] = field(default_factory=dict)
+    vectors: list[VectorProbe] = field(default_factory=list)
+
+
+def _user_tables(cluster, dbname: str) -> list[str]:
+    rows = cluster.query("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables "
+                         "WHERE schemaname = 'public' UNION ALL SELECT format('%I.%I', schemaname, matviewname) "
+                         "FROM pg_matviews WHERE schemaname = 'public' ORDER BY 1", dbname=dbname)
+    return [r[0] for r in rows if r[0].split(".")[-1] not in EXCLUDED_TABLES]
+
+
+def _objects(cluster, dbname: str) -> set[tuple[str, str]]:
+    return {(kind, name) for kind, name in cluster.query(OBJECTS_SQL, dbname=dbname)
+            if not any(name.startswith(t) or f"{t}." in name or f"{t}_" in name for t in EXCLUDED_TABLES)}
+
+
+def _table_hashes(cluster, dbname: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+    with cluster.connect(dbname) as conn:
+        return {t: tuple(conn.execute(HASH_SQL.format(table=t)).fetchone()) for t in tables}
+
+
+def _probe_vectors(dims: int) -> list[str]:
+    rng = random.Random(7)
+    return ["[" + ",".join(f"{rng.uniform(-1, 1):.5f}" for _ in range(dims)) + "]" for _ in range(PROBES)]
+
+
+def _vector_probes(cluster, dbname: str) -> list[VectorProbe]:
+    probes = []
+    with cluster.connect(dbname) as conn:
+        for table, column, dims, opclass in conn.execute(HNSW_SQL).fetchall():
+            op = OPERATORS.get(opclass, "<->")
+            query = f"SELECT id FROM {table} ORDER BY {column} {op} %s::vector LIMIT {TOP_K}"
+            exact, hits = [], 0
+            for vector in _probe_vectors(dims):
+                conn.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+                truth = [r[0] for r in conn.execute(query, (vector,)).fetchall()]
+                conn.execute("RESET enable_indexscan; RESET enable_bitmapscan; SET enable_seqscan = off")
+                approx = [r[0] for r in conn.execute(query, (vector,)).fetchall()]
+                conn.execute("RESET enable_seqscan")
+                exact.append(truth)
+                hits += len(set(truth) & set(approx))
+            probes.append(VectorProbe(f"{table}.{column}", dims, exact, hits / (TOP_K * PROBES)))
+    return probes
+
+
+def take_snapshot(cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
+    roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
+    return Snapshot(dbname=dbname, roles=roles, objects=_objects(cluster, dbname),
+                    tables=_table_hashes(cluster, dbname, _user_tables(cluster, dbname)),
+                    vectors=_vector_probes(cluster, dbname) if with_vectors else [])
+
+
+# ----- the checks --------------------------------------------------------------------------------
+def check_connectivity_and_roles(cluster, snap: Snapshot) -> str:
+    assert cluster.scalar("SELECT current_database()", dbname=snap.dbname) == snap.dbname
+    roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
+    missing = sorted(snap.roles - roles)
+    expect(not missing, "ROLES_MISSING", f"roles missing after recovery: {', '.join(missing)}")
+    return f"database {snap.dbname} accepts connections; {len(snap.roles)} roles present"
+
+
+def check_schema_objects(cluster, snap: Snapshot) -> str:
+    now = _objects(cluster, snap.dbname)
+    missing, extra = sorted(snap.objects - now), sorted(now - snap.objects)
+    expect(not missing and not extra, "SCHEMA_MISMATCH", ("schema differs: missing " + (", ".join(f"{k} {n}" for k, n in missing) or "nothing")
+                                       + "; unexpected " + (", ".join(f"{k} {n}" for k, n in extra) or "nothing")))
+    return f"{len(now)} tables, indexes, constraints, sequences, matviews and extensions match"
+
+
+def check_row_counts_and_hashes(cluster, snap: Snapshot) -> str:
+    now = _table_hashes(cluster, snap.dbname, sorted(snap.tables))
+    problems = []
+    for table, (count, digest) in snap.tables.items():
+        got_count, got_digest = now[table]
+        if got_count != count:
+            problems.append(f"{table} has {got_count} rows, expected {count}")
+        elif got_digest != digest:
+            problems.append(f"{table} content hash differs with the same row count ({count})")
+    expect(not problems, "DATA_MISMATCH", "; ".join(problems))
+    return f"{len(now)} tables: counts and content hashes equal ({sum(c for c, _ in now.values())} rows)"
+
+
+def check_sequences(cluster, snap: Snapshot) -> str:
+    behind = []
+    with cluster.connect(snap.dbname) as conn:
+        rows = conn.execute(SEQUENCES_SQL).fetchall()
+        for sequence, last_value, table, column in rows:
+            if table.split(".")[-1] in EXCLUDED_TABLES:
+                continue
+            top = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
+            if last_value < top:
+                behind.append(f"{sequence} is at {last_value} but max({table}.{column}) is {top}")
+    expect(not behind, "SEQUENCE_BEHIND", "sequence behind its column (next insert collides): " + "; ".join(behind))
+    return f"{len(rows)} sequences at or past their column's max"
+
+
+def check_foreign_keys(cluster, snap: Snapshot) -> str:
+    orphans = []
+    with cluster.connect(snap.dbname) as conn:
+        keys = conn.execute(FOREIGN_KEYS_SQL).fetchall()
+        for name, child, parent, cols, pcols in keys:
+            join = " AND ".join(f"p.{p} = c.{c}" for c, p in zip(cols, pcols))
+            notnull = " AND ".join(f"c.{c} IS NOT NULL" for c in cols)
+            count = conn.execute(f"SELECT count(*) FROM {child} c WHERE {notnull} AND NOT EXISTS "
+                                 f"(SELECT 1 FROM {parent} p WHERE {join})").fetchone()[0]
+            if count:
+                orphans.append(f"{name}: {count} rows of {child} point to missing {parent} rows")
+    expect(not orphans, "FK_ORPHANS", "; ".join(orphans))
+    return f"{len(keys)} foreign keys without orphans"
+
+
+def check_indexes_valid(cluster, snap: Snapshot) -> str:
+    bad = cluster.query("SELECT indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                        "WHERE c.relnamespace = 'public'::regnamespace AND NOT (indisvalid AND indisready)",
+                        dbname=snap.dbname)
+    expect(not bad, "INDEX_INVALID", "invalid indexes: " + ", ".join(r[0] for r in bad))
+    return "all indexes valid and ready"
+
+
+def check_pgvector(cluster, snap: Snapshot, installation) -> str:
+    if installation.pgvector_version is None:
+        raise NotRun(f"pgvector is not installed in {installation.bindir}")
+    if not snap.vectors:
+        raise NotRun("the database has no HNSW-indexed vector column")
+    now = {p.column: p for p in _vector_probes(cluster, snap.dbname)}
+    problems, recalls = [], []
+    for before in snap.vectors:
+        after = now.get(before.column)
+        if after is None:
+            problems.append(f"{before.column}: HNSW index gone")
+            continue
+        if after.dims != before.dims:
+            problems.append(f"{before.column}: dimension {after.dims}, expected {before.dims}")
+        if after.exact != before.exact:
+            problems.append(f"{before.column}: exact nearest neighbours differ from before the disaster")
+        if after.recall < before.recall - RECALL_TOLERANCE:
+            problems.append(f"{before.column}: HNSW recall@{TOP_K} {after.recall:.2f}, was {before.recall:.2f}")
+        recalls.append(f"{before.column} recall@{TOP_K} {after.recall:.2f} (before {before.recall:.2f})")
+    expect(not problems, "PGVECTOR_MISMATCH", "; ".join(problems))
+    return "; ".join(recalls)
+
+
+def check_amcheck(cluster, snap: Snapshot, installation) -> str:
+    if not installation.has_amcheck:
+        raise NotRun(f"amcheck is not shipped by {installation.bindir} (and it skips HNSW indexes anyway)")
+    with cluster.connect(snap.dbname) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        try:
+            indexes = conn.execute("SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                   "JOIN pg_am am ON am.oid = c.relam WHERE am.amname = 'btree' "
+                                   "AND c.relnamespace = 'public'::regnamespace").fetchall()
+            for (index,) in indexes:
+                conn.execute("SELECT bt_index_check(%s::regclass, true)", (index,))
+        finally:
+            conn.execute("DROP EXTENSION amcheck")
+    return f"bt_index_check passed on {len(indexes)} btree indexes"
+
+
+def check_sqlalchemy(cluster, snap: Snapshot) -> str:
+    from sqlalchemy import create_engine, text
+    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/{snap.dbname}")
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(text("SELECT 1")).scalar()
+    finally:
+        engine.dispose()
+    assert value == 1, f"SELECT 1 returned {value!r}"
+    return "SQLAlchemy 2 engine: SELECT 1 via text() returned 1"
+
+
+def check_health_urls(urls: tuple[str, ...]) -> str:
+    if not urls:
+        raise NotRun("no application health URLs configured for this drill")
+    import urllib.request
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200, f"{url} answered {response.status}"
+    return f"{len(urls)} health URLs answered 200"
+
+
+def verify(cluster, snap: Snapshot, installation, health_urls: tuple[str, ...] = ()) -> list[Check]:
+    """Run the online checklist items (1-5, 8); the scenario adds 6 (checksums, backups) and 7 (archiving)."""
+    return [
+        run_check("connectivity and roles", lambda: check_connectivity_and_roles(cluster, snap)),
+        run_check("schema objects", lambda: check_schema_objects(cluster, snap)),
+        run_check("row counts and content hashes", lambda: check_row_counts_and_hashes(cluster, snap)),
+        run_check("sequences not behind", lambda: check_sequences(cluster, snap)),
+        run_check("foreign keys without orphans", lambda: check_foreign_keys(cluster, snap)),
+        run_check("indexes valid", lambda: check_indexes_valid(cluster, snap)),
+        run_check("pgvector search", lambda: check_pgvector(cluster, snap, installation)),
+        run_check("amcheck", lambda: check_amcheck(cluster, snap, installation)),
+        run_check("application connectivity (SQLAlchemy 2)", lambda: check_sqlalchemy(cluster, snap)),
+        run_check("application health URLs", lambda: check_health_urls(health_urls)),
+    ]

@@ -1,0 +1,130 @@
+"""What every scenario shares: its context, the workload around the disaster, and the final judging."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from fixtures.cluster import ClusterError
+from fixtures.seed import DATABASE
+from fixtures.writer import AckWriter, commit_times, surviving
+from scenarios import archiving, checklist
+from scenarios.checks import Check, NotRun, run_check
+from scenarios.measure import measure_rpo
+from scenarios.result import INFO, DrillFailure, ScenarioResult
+from scenarios.targets import Target
+
+
+@dataclass
+class DrillContext:
+    """Everything a scenario needs from outside: where clusters come from, targets, knobs, faults.
+
+    faults maps an injection point ("after_backup", "after_disaster", "before_start",
+    "before_verify", "pitr_target") to a callable the self-tests use to break recovery on purpose.
+    """
+
+    make_cluster: Callable[..., object]
+    installation: object
+    workdir: Path
+    targets: dict[str, Target]
+    backend: str = "local"
+    writer_rate: float = 20.0
+    load_seconds: float = 1.5
+    restore_jobs: int = 1
+    health_urls: tuple[str, ...] = ()
+    faults: dict[str, Callable] = field(default_factory=dict)
+
+    def result(self, scenario_id: str, number: int) -> ScenarioResult:
+        target = self.targets[scenario_id]
+        return ScenarioResult(scenario_id, number, self.backend, target.rto_seconds, target.rpo_seconds)
+
+    def fault(self, point: str, *args):
+        hook = self.faults.get(point)
+        return hook(*args) if hook else None
+
+
+class Workload:
+    """The ack-tracking writer around a disaster: started early, stopped and sampled just before it."""
+
+    def __init__(self, cluster, rate: float) -> None:
+        self.cluster = cluster
+        self.writer = AckWriter(cluster, DATABASE, rate=rate).start()
+        self.commit_ts: dict[int, float] = {}
+        self.acked: set[int] = set()
+        self.lsn: dict[int, str] = {}
+
+    def stop_and_sample(self) -> None:
+        """Stop writing and read each acknowledged marker's commit time while the server still lives."""
+        acks = self.writer.stop()
+        if self.writer.errors:
+            raise DrillFailure("WORKLOAD_FAILED", f"the ack writer failed before the disaster: {self.writer.errors[-1]}")
+        self.acked = {a.seq for a in acks}
+        self.lsn = {a.seq: a.lsn for a in acks}
+        times = commit_times(self.cluster, DATABASE)
+        self.commit_ts = {seq: times[seq] for seq in self.acked}
+
+    def judge(self, result: ScenarioResult, recovered, acked: set[int] | None = None) -> set[int]:
+        """Set RPO and lost transactions on the result; return the seqs present after recovery."""
+        present = surviving(recovered, DATABASE)
+        considered = self.acked if acked is None else acked
+        rpo = measure_rpo({s: self.commit_ts[s] for s in considered}, considered, present)
+        result.rpo_seconds = rpo.rpo_seconds
+        result.lost_acknowledged_transactions = len(rpo.lost)
+        result.facts.update(acknowledged=rpo.acknowledged, survivors=rpo.survivors,
+                            lost_range=[rpo.lost[0], rpo.lost[-1]] if rpo.lost else None)
+        return present
+
+
+def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None]) -> ScenarioResult:
+    """Run a scenario body; turn what breaks into the result's failure and findings; judge it."""
+    try:
+        body(result)
+    except DrillFailure as exc:
+        result.failure = str(exc)
+        result.find(exc.code, str(exc))
+    except (ClusterError, AssertionError, OSError, RuntimeError) as exc:
+        result.failure = f"{type(exc).__name__}: {exc}"
+    result.judge()
+    return result
+
+
+def checksums_offline(cluster) -> Check:
+    """Checklist item 6: stop the server cleanly, pg_checksums --check, start it again."""
+    def probe() -> str:
+        cluster.stop("fast")
+        try:
+            out = cluster.server_tool("pg_checksums", "--check", "-D", str(cluster.data_dir))
+        finally:
+            cluster.start()
+        text = out.stdout + out.stderr
+        failures = re.findall(r'checksum verification failed in file "([^"]+)", block (\d+)', text)
+        if failures:
+            where = ", ".join(f"{f} block {b}" for f, b in failures[:5])
+            raise DrillFailure("CHECKSUM_FAILURE", f"pg_checksums found corrupt pages: {where}")
+        if "checksums are not enabled" in text:
+            raise NotRun("data checksums are not enabled in this cluster")
+        assert out.returncode == 0, f"pg_checksums exited {out.returncode}: {' '.join(text.split())[:200]}"
+        bad = re.search(r"Bad checksums:\s+(\d+)", text)
+        return f"pg_checksums --check: {bad.group(0) if bad else 'clean'}"
+    return run_check("data checksums (pg_checksums --check, offline)", probe)
+
+
+def verify_all(ctx: DrillContext, result: ScenarioResult, cluster, snapshot, *, physical: bool,
+               old_timeline: int | None, backup_check: Check | None) -> None:
+    """The whole checklist; a corrupt page found offline becomes its own finding too."""
+    started = time.perf_counter()
+    checks = checklist.verify(cluster, snapshot, ctx.installation, ctx.health_urls)
+    if physical:
+        checks.append(checksums_offline(cluster))
+    else:
+        checks.append(Check("data checksums (pg_checksums --check, offline)", "not_run",
+                            "a logical restore rewrites every page; pg_checksums applies to physical restores"))
+    checks.append(backup_check or Check("base backup verified (pg_verifybackup)", "not_run",
+                                        "no base backup in a logical restore"))
+    checks.append(run_check("WAL archiving after recovery",
+                            lambda: archiving.verify_after_recovery(cluster, old_timeline)))
+    result.checks.extend(checks)
+    result.verification_seconds = round(time.perf_counter() - started, 3)

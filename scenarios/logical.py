@@ -1,0 +1,88 @@
+"""Scenario 1 — Restore from Logical Backup (pg_dump), as the runbook orders it, corrected for PG16.
+
+Runbook: backup with pg_dump -Fc (plus its -s and -t variants); 1 stop services; 2 drop and recreate
+the database; 3 pg_restore; 4 verify; 5 restart services. Corrections: roles come from a
+`pg_dumpall --globals-only` taken with the dump (ROLES_NOT_IN_DUMP), the drop uses WITH (FORCE)
+(DROP_DATABASE_IN_USE), and pg_restore runs with --exit-on-error (RESTORE_ERRORS_IGNORED).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from fixtures.cluster import wait_until_writable
+from fixtures.seed import APP_ROLE, DATABASE
+from scenarios import checklist
+from scenarios.common import DrillContext, Workload, execute, verify_all
+from scenarios.result import DrillFailure, ScenarioResult
+
+SCENARIO = "logical_restore"
+TRUNCATION_SIGNS = ("could not read from input file", "unexpected end of file", "end of file",
+                    "could not find block ID", "invalid compressed data", "corrupt")
+
+
+def restore_error(stderr: str) -> DrillFailure:
+    """Name why pg_restore stopped: a truncated/corrupt archive, or another restore error."""
+    errors = [line for line in stderr.splitlines() if "error:" in line]
+    first = errors[0].split("error:", 1)[1].strip() if errors else " ".join(stderr.split())[:200]
+    if any(sign in stderr for sign in TRUNCATION_SIGNS):
+        return DrillFailure("DUMP_TRUNCATED", f"the dump is truncated or corrupt: pg_restore stopped with: {first}")
+    return DrillFailure("RESTORE_FAILED", f"pg_restore --exit-on-error stopped with: {first}")
+
+
+def restore_globals(cluster, path) -> None:
+    """Run the globals dump; "already exists" for roles that survived is fine, anything else is not."""
+    out = cluster.tool("psql", "-X", "-q", "-d", "postgres", "-f", str(path), check=False)
+    errors = [line for line in out.stderr.splitlines() if "ERROR:" in line and "already exists" not in line]
+    if errors:
+        raise DrillFailure("ROLES_RESTORE_FAILED", f"restoring roles from {path.name} failed: {errors[0]}")
+
+
+def run(ctx: DrillContext) -> ScenarioResult:
+    result = ctx.result(SCENARIO, 1)
+
+    def body(result: ScenarioResult) -> None:
+        cluster = ctx.make_cluster("s1-logical")
+        dump, globals_sql = ctx.workdir / "agentic_platform.dump", ctx.workdir / "globals.sql"
+        workload = Workload(cluster, ctx.writer_rate)
+        time.sleep(ctx.load_seconds / 2)
+        with result.step("backup", "pg_dumpall --globals-only (roles are not in pg_dump)"):
+            cluster.tool("pg_dumpall", "--globals-only", "-f", str(globals_sql))
+        with result.step("backup", "pg_dump -Fc agentic_platform"):
+            cluster.tool("pg_dump", "-Fc", "-d", DATABASE, "-f", str(dump))
+        with result.step("backup", "pg_dump -s agentic_platform (schema only)"):
+            cluster.tool("pg_dump", "-s", "-d", DATABASE, "-f", str(ctx.workdir / "schema.sql"))
+        with result.step("backup", "pg_dump -t agents -t goals agentic_platform (selected tables)"):
+            cluster.tool("pg_dump", "-t", "agents", "-t", "goals", "-d", DATABASE, "-f", str(ctx.workdir / "tables.sql"))
+        result.facts["dump_bytes"] = dump.stat().st_size
+        ctx.fault("after_backup", dump)
+        time.sleep(ctx.load_seconds / 2)
+        snapshot = checklist.take_snapshot(cluster, DATABASE)
+        workload.stop_and_sample()
+
+        t0 = time.time()
+        with result.step("disaster", "the database is dropped, and its owner role with it"):
+            cluster.query(f"DROP DATABASE {DATABASE} WITH (FORCE)")
+            cluster.query(f"DROP ROLE {APP_ROLE}")
+        with result.step("step 1", "stop services that connect to the database (terminate sessions)"):
+            cluster.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (DATABASE,))
+        with result.step("step 2", "drop and recreate the database (DROP ... WITH (FORCE))"):
+            cluster.query(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            cluster.query(f"CREATE DATABASE {DATABASE}")
+        with result.step("step 2a", "restore roles from the globals dump"):
+            restore_globals(cluster, globals_sql)
+        with result.step("step 3", "pg_restore --exit-on-error"):
+            jobs = ["-j", str(ctx.restore_jobs)] if ctx.restore_jobs > 1 else []
+            out = cluster.tool("pg_restore", "--exit-on-error", "-v", "-d", DATABASE, *jobs, str(dump), check=False)
+            if out.returncode != 0:
+                raise restore_error(out.stderr)
+        t1 = wait_until_writable(cluster, DATABASE)
+        result.rto_seconds = round(t1 - t0, 3)
+        result.phases = {"restore": round(t1 - t0, 3)}
+        ctx.fault("before_verify", cluster)
+        with result.step("step 4", "verify restoration (recovery verification checklist)"):
+            verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
+            workload.judge(result, cluster)
+
+    return execute(result, body)

@@ -1,0 +1,141 @@
+"""Scenario 2 — Restore from Physical Backup (pg_basebackup) to the end of the WAL archive.
+
+Runbook: 1 stop PostgreSQL; 2 remove the data directory; 3 extract base.tar.gz; 4 recovery.signal;
+5 recovery.conf; 6 start; 7 monitor; 8 verify. Corrections: --checkpoint=fast on the backup
+(BASEBACKUP_SLOW_CHECKPOINT), pg_wal.tar.gz extracted too (PG_WAL_TAR_IGNORED), settings appended
+to postgresql.auto.conf instead of recovery.conf (RECOVERY_CONF_UNSUPPORTED), recovery settings
+reset after promotion (AUTO_CONF_OVERWRITTEN), and the archive's continuity checked before start
+(a missing middle segment would otherwise end recovery silently).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fixtures.osuser import give_to_server
+from fixtures.seed import DATABASE
+from scenarios import archiving, basebackup, checklist
+from scenarios.basebackup import BaseBackup, parse_lsn, segment_name
+from scenarios.checks import run_check
+from scenarios.common import DrillContext, Workload, execute, verify_all
+from scenarios.result import INFO, DrillFailure, ScenarioResult
+
+SCENARIO = "physical_restore"
+RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")
+
+
+def restore_command(cluster) -> str:
+    return f"cp {cluster.archive_dir}/%f %p"
+
+
+def current_timeline(cluster) -> int:
+    return int(cluster.scalar("SELECT timeline_id FROM pg_control_checkpoint()"))
+
+
+def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster):
+    """Backup steps shared with PITR: pg_basebackup, then pg_verifybackup as a checklist item."""
+    with result.step("backup", "pg_basebackup -Ft -z -P --checkpoint=fast (with backup_manifest)"):
+        backup = basebackup.take(cluster, ctx.workdir / "base")
+    result.facts["basebackup_seconds"] = round(backup.seconds, 3)
+    result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
+    ctx.fault("after_backup", backup, cluster)
+    with result.step("backup", "pg_verifybackup against backup_manifest"):
+        check = run_check("base backup verified (pg_verifybackup)",
+                          lambda: basebackup.verify(cluster, backup, ctx.workdir))
+    return backup, check
+
+
+def lose_data_directory(result: ScenarioResult, cluster) -> None:
+    with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
+        cluster.crash()
+        cluster.wipe_data()
+
+
+def restore_files(ctx: DrillContext, result: ScenarioResult, cluster, backup: BaseBackup,
+                  target_settings: dict[str, str]) -> None:
+    """Steps 1-5: data directory from the backup, recovery.signal, settings appended to auto.conf."""
+    with result.step("step 1", "stop PostgreSQL"):
+        cluster.stop("fast")
+    with result.step("step 2", "remove the old data directory"):
+        if cluster.data_dir.exists():
+            cluster.wipe_data()
+        cluster.make_empty_data_dir()
+    with result.step("pre-check", "archive continuity and readability from the backup's start segment"):
+        segments = basebackup.check_archive_continuity(cluster.archive_dir, backup.start_segment)
+        basebackup.check_archive_readable(cluster, cluster.archive_dir, segments)
+        result.facts["archived_segments_checked"] = len(segments)
+    with result.step("step 3", "extract base.tar.gz into the data directory and pg_wal.tar.gz into pg_wal/"):
+        basebackup.extract(backup, cluster.data_dir)
+    ctx.fault("before_start", cluster)
+    with result.step("step 4", "create recovery.signal"):
+        (cluster.data_dir / "recovery.signal").touch()
+        give_to_server(cluster.data_dir / "recovery.signal")
+    with result.step("step 5", "append restore_command (and targets) to postgresql.auto.conf, not recovery.conf"):
+        cluster.write_auto_conf({"restore_command": restore_command(cluster), **target_settings}, append=True)
+
+
+def reset_recovery_settings(result: ScenarioResult, cluster) -> None:
+    """After promotion: ALTER SYSTEM RESET the recovery settings so they do not leak into later backups."""
+    with result.step("step 7b", "ALTER SYSTEM RESET restore_command and recovery targets"):
+        with cluster.connect() as conn:
+            for name in RECOVERY_SETTINGS:
+                conn.execute(f"ALTER SYSTEM RESET {name}")
+            conn.execute("SELECT pg_reload_conf()")
+
+
+def judge_physical_loss(result: ScenarioResult, workload: Workload, present: set[int], archived_end_lsn: int) -> None:
+    """Lost markers whose WAL was archived are real data loss; those only in unarchived WAL are expected."""
+    lost = workload.acked - present
+    in_archive = sorted(s for s in lost if parse_lsn(workload.lsn[s]) < archived_end_lsn)
+    if in_archive:
+        result.find("ARCHIVED_DATA_LOST", f"{len(in_archive)} acknowledged transactions were lost although their WAL "
+                                          f"had been archived (markers {in_archive[0]}..{in_archive[-1]})")
+    unarchived = len(lost) - len(in_archive)
+    result.facts["lost_unarchived_expected"] = unarchived
+    if unarchived:
+        result.find("UNARCHIVED_WAL_LOST", f"{unarchived} acknowledged transactions lived only in the WAL segment not "
+                                           f"yet archived when the data directory was lost (archive_timeout = 0)", INFO)
+
+
+def archived_end_lsn(cluster) -> int:
+    """The LSN where the last archived segment ends (sampled before the disaster)."""
+    last = archiving.archiver_stats(cluster)["last_archived_wal"] or "0" * 24
+    segno = int(last[8:16], 16) * basebackup.SEGMENTS_PER_XLOGID + int(last[16:24], 16)
+    return (segno + 1) * basebackup.SEGMENT_SIZE
+
+
+def record_rto(result: ScenarioResult, t0: float, t_files: float, t1: float) -> None:
+    result.rto_seconds = round(t1 - t0, 3)
+    result.phases = {"restore_files": round(t_files - t0, 3), "replay_and_promote": round(t1 - t_files, 3)}
+
+
+def run(ctx: DrillContext) -> ScenarioResult:
+    result = ctx.result(SCENARIO, 2)
+
+    def body(result: ScenarioResult) -> None:
+        cluster = ctx.make_cluster("s2-physical")
+        workload = Workload(cluster, ctx.writer_rate)
+        backup, backup_check = backup_and_prove(ctx, result, cluster)
+        time.sleep(ctx.load_seconds)
+        snapshot = checklist.take_snapshot(cluster, DATABASE)
+        old_timeline = current_timeline(cluster)
+        workload.stop_and_sample()
+        archived_until = archived_end_lsn(cluster)
+
+        t0 = time.time()
+        lose_data_directory(result, cluster)
+        ctx.fault("after_disaster", cluster, backup)
+        restore_files(ctx, result, cluster, backup, {})
+        t_files = time.time()
+        with result.step("step 6-7", "start PostgreSQL and monitor recovery until the first write"):
+            t1 = basebackup.start_recovery(cluster, DATABASE)
+        record_rto(result, t0, t_files, t1)
+        reset_recovery_settings(result, cluster)
+        ctx.fault("before_verify", cluster)
+        with result.step("step 8", "verify (recovery verification checklist)"):
+            verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
+                       backup_check=backup_check)
+            present = workload.judge(result, cluster)
+            judge_physical_loss(result, workload, present, archived_until)
+
+    return execute(result, body)

@@ -1,0 +1,97 @@
+"""Scenario 3 — Point-in-Time Recovery to just before a destructive transaction.
+
+Runbook: 1 stop; 2 restore the base backup (Scenario 2 steps 2-3); 3 `cat >` postgresql.auto.conf
+with restore_command and recovery_target_time; 4 recovery.signal; 5 start; 6 monitor; 7 verify
+with `SELECT now()`. Corrections: settings appended, not `cat >` (AUTO_CONF_OVERWRITTEN); the
+target carries an explicit UTC offset and a later commit is archived before recovery
+(PITR_TARGET_SEMANTICS); where recovery stopped is proved by the server's "recovery stopping
+before commit" line and by the markers, exact in both directions (NOW_AS_PITR_PROOF).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+from fixtures.seed import DATABASE
+from scenarios import archiving, basebackup, checklist
+from scenarios.common import DrillContext, Workload, execute, verify_all
+from scenarios.measure import pitr_exactness
+from scenarios.physical import backup_and_prove, current_timeline, record_rto, reset_recovery_settings, restore_files
+from scenarios.result import DrillFailure, ScenarioResult
+
+SCENARIO = "pitr"
+DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"
+GAP_SECONDS = 0.3  # between the recovery target and the destructive commit
+
+
+def format_target(moment: datetime) -> str:
+    """recovery_target_time with an explicit offset (a bare time is read in the server's TimeZone)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def check_target_after_backup(cluster, backup, target: datetime) -> None:
+    """A target before the backup's end cannot be reached from it: say so before starting."""
+    stop = basebackup.backup_stop_time(cluster.archive_dir, backup)
+    if stop is not None and target < stop.replace(tzinfo=timezone.utc):
+        raise DrillFailure("PITR_TARGET_BEFORE_BACKUP",
+                           f"the recovery target {format_target(target)} lies before the base backup's consistency "
+                           f"point (backup STOP TIME {stop:%Y-%m-%d %H:%M:%S} UTC): this backup cannot reach it")
+
+
+def stop_evidence(cluster, since: int) -> str:
+    """The server's own words on where recovery stopped."""
+    match = re.search(r"recovery stopping (before|after) .*", cluster.log_since(since))
+    return match.group(0).strip() if match else ""
+
+
+def run(ctx: DrillContext) -> ScenarioResult:
+    result = ctx.result(SCENARIO, 3)
+
+    def body(result: ScenarioResult) -> None:
+        cluster = ctx.make_cluster("s3-pitr")
+        workload = Workload(cluster, ctx.writer_rate)
+        backup, backup_check = backup_and_prove(ctx, result, cluster)
+        time.sleep(ctx.load_seconds)
+        snapshot = checklist.take_snapshot(cluster, DATABASE)
+        target = cluster.scalar("SELECT clock_timestamp()")
+        time.sleep(GAP_SECONDS)
+        t0 = time.time()
+        with result.step("disaster", f"a destructive transaction: {DESTRUCTIVE}"):
+            with cluster.connect(DATABASE, autocommit=False) as conn:
+                conn.execute(DESTRUCTIVE)
+                conn.commit()
+        disaster_at = cluster.scalar("SELECT clock_timestamp()")
+        old_timeline = current_timeline(cluster)
+        workload.stop_and_sample()
+        with result.step("pre-check", "archive a commit later than the target (pg_switch_wal, wait for the archiver)"):
+            archiving.switch_and_wait(cluster, timeout=60)
+        target = ctx.fault("pitr_target", target, backup) or target
+        result.facts.update(recovery_target_time=format_target(target), destructive_commit_after=str(disaster_at))
+        check_target_after_backup(cluster, backup, target)
+        restore_files(ctx, result, cluster, backup, {"recovery_target_time": format_target(target),
+                                                      "recovery_target_action": "promote"})
+        t_files = time.time()
+        log_from = cluster.log_size()
+        with result.step("step 5-6", "start PostgreSQL and monitor recovery until the first write"):
+            t1 = basebackup.start_recovery(cluster, DATABASE)
+        record_rto(result, t0, t_files, t1)
+        result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
+        reset_recovery_settings(result, cluster)
+        ctx.fault("before_verify", cluster)
+        with result.step("step 7", "verify: where recovery stopped, markers exact around the target, checklist"):
+            verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
+                       backup_check=backup_check)
+            before_disaster = {s for s, ts in workload.commit_ts.items() if ts < disaster_at.timestamp()}
+            present = workload.judge(result, cluster, acked=before_disaster)
+            missing, extra = pitr_exactness(workload.commit_ts, target.timestamp(), present)
+            if missing:
+                result.find("PITR_MISSED_COMMITS", f"{len(missing)} markers committed at or before the target are "
+                                                   f"missing (first {missing[0]})")
+            if extra:
+                result.find("PITR_OVERSHOT", f"{len(extra)} markers committed after the target are present "
+                                             f"(first {extra[0]}): recovery went past the target")
+            result.facts["pitr_exact"] = not missing and not extra
+
+    return execute(result, body)

@@ -1,0 +1,54 @@
+"""RTO/RPO targets: the runbook's tables as defaults, overridable by a TOML file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from fixtures.config import ConfigError
+
+DEFAULTS = Path(__file__).with_name("targets.toml")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Target:
+    rto_seconds: float
+    rpo_seconds: float
+
+
+def parse_duration(where: str, raw: object) -> float:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 0:
+        return float(raw)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(raw))
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"{where} must be a positive duration like 90s, 15m or 24h, not {raw!r}.")
+    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"targets file {path} is not valid TOML: {exc}.") from None
+
+
+def load_targets(override: Path | None = None) -> dict[str, Target]:
+    """The defaults, with the override file's scenarios and keys replacing theirs."""
+    raw = _read(DEFAULTS)
+    if override is not None:
+        for scenario, values in _read(override).items():
+            if scenario not in raw:
+                raise ConfigError(f"targets file {override}: unknown scenario {scenario!r} "
+                                  f"(known: {', '.join(raw)}).")
+            if not isinstance(values, dict) or set(values) - {"rto", "rpo"}:
+                raise ConfigError(f"targets file {override}: [{scenario}] may set only rto and rpo.")
+            raw[scenario].update(values)
+    return {name: Target(parse_duration(f"{name}.rto", values["rto"]), parse_duration(f"{name}.rpo", values["rpo"]))
+            for name, values in raw.items()}
