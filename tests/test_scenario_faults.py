@@ -1,0 +1,147 @@
+"""Every fault the drills claim to detect, broken on purpose: each fails with its own named finding.
+
+The healthy direction is the monthly drill itself (drills/test_monthly.py) plus test_healthy_* here.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from fixtures.seed import DATABASE
+from scenarios import archiving, logical, physical, pitr
+from scenarios.basebackup import SEGMENT_RE
+
+pytestmark = pytest.mark.slow
+
+
+def error_codes(result) -> set[str]:
+    return {f.code for f in result.findings if f.severity == "error"}
+
+
+def assert_fails_with(result, code: str, words: str) -> None:
+    assert result.status == "failed", result.explain()
+    assert code in error_codes(result), result.explain()
+    assert words in result.explain(), result.explain()
+
+
+# ----- Scenario 1 --------------------------------------------------------------------------------
+def test_healthy_logical_restore_passes(drill_context):
+    result = logical.run(drill_context)
+    assert result.status == "passed", result.explain()
+    assert not error_codes(result)
+
+
+def test_truncated_dump(drill_context):
+    def truncate(dump):
+        os.truncate(dump, dump.stat().st_size // 2)
+    drill_context.faults["after_backup"] = truncate
+    assert_fails_with(logical.run(drill_context), "DUMP_TRUNCATED", "the dump is truncated or corrupt")
+
+
+def test_sequence_set_behind_max_id(drill_context):
+    drill_context.faults["before_verify"] = lambda cluster: cluster.query(
+        "SELECT setval(pg_get_serial_sequence('tasks', 'id'), 5)", dbname=DATABASE)
+    result = logical.run(drill_context)
+    assert_fails_with(result, "SEQUENCE_BEHIND", "public.tasks_id_seq is at 5 but max(public.tasks.id) is")
+
+
+def test_rows_deleted_between_snapshot_and_verification(drill_context):
+    drill_context.faults["before_verify"] = lambda cluster: cluster.query(
+        "DELETE FROM tasks WHERE id <= 10", dbname=DATABASE)
+    result = logical.run(drill_context)
+    assert_fails_with(result, "DATA_MISMATCH", "public.tasks has")
+
+
+# ----- Scenario 2 --------------------------------------------------------------------------------
+def more_segments(count: int):
+    """An after_backup hook: commit and archive `count` more WAL segments, so the archive has a middle."""
+    def hook(backup, cluster):
+        for n in range(count):
+            cluster.query("INSERT INTO dr_heartbeat (seq) VALUES (%s)", (-1 - n,), dbname=DATABASE)
+            archiving.switch_and_wait(cluster)
+    return hook
+
+
+def middle_segment(cluster, backup) -> str:
+    segments = sorted(p for p in os.listdir(cluster.archive_dir) if SEGMENT_RE.match(p) and p > backup.start_segment)
+    return segments[len(segments) // 2 - 1] if len(segments) > 1 else segments[0]
+
+
+def test_missing_middle_wal_segment(drill_context):
+    drill_context.faults["after_backup"] = more_segments(3)
+    removed = []
+
+    def remove(cluster, backup):
+        name = middle_segment(cluster, backup)
+        (cluster.archive_dir / name).unlink()
+        removed.append(name)
+    drill_context.faults["after_disaster"] = remove
+    result = physical.run(drill_context)
+    assert_fails_with(result, "WAL_SEGMENT_MISSING", f"WAL segment {removed[0]} is missing from the archive")
+
+
+def test_corrupted_wal_segment(drill_context):
+    drill_context.faults["after_backup"] = more_segments(3)
+    corrupted = []
+
+    def corrupt(cluster, backup):
+        name = middle_segment(cluster, backup)
+        with open(cluster.archive_dir / name, "r+b") as handle:
+            handle.seek(200)
+            handle.write(b"\xa5" * 400)
+        corrupted.append(name)
+    drill_context.faults["after_disaster"] = corrupt
+    result = physical.run(drill_context)
+    assert_fails_with(result, "WAL_CORRUPT", f"archived WAL segment {corrupted[0]} is corrupt")
+
+
+def test_zeroed_bytes_inside_base_tar_gz(drill_context):
+    def zero(backup, cluster):
+        path = backup.path / "base.tar.gz"
+        with open(path, "r+b") as handle:
+            handle.seek(path.stat().st_size // 2)
+            handle.write(b"\0" * 64)
+    drill_context.faults["after_backup"] = zero
+    result = physical.run(drill_context)
+    assert_fails_with(result, "BASEBACKUP_CORRUPT", "base.tar.gz is corrupt")
+    verified = next(c for c in result.checks if c.name.startswith("base backup verified")) if result.checks else None
+    assert verified is None or verified.status == "failed"
+
+
+def test_corrupted_heap_page_in_restored_data_directory(drill_context):
+    where = {}
+
+    def locate(backup, cluster):
+        where["path"] = cluster.scalar("SELECT pg_relation_filepath('tasks')", dbname=DATABASE)
+
+    def corrupt(cluster):
+        with open(cluster.data_dir / where["path"], "r+b") as handle:
+            handle.seek(8192 + 1000)  # inside block 1, past the page header
+            handle.write(b"\x5a" * 64)
+    drill_context.faults["after_backup"] = locate
+    drill_context.faults["before_start"] = corrupt
+    result = physical.run(drill_context)
+    assert_fails_with(result, "CHECKSUM_FAILURE", f"{where['path']} block 1")
+
+
+def test_healthy_physical_restore_passes(drill_context):
+    drill_context.faults["after_backup"] = more_segments(2)
+    result = physical.run(drill_context)
+    assert result.status == "passed", result.explain()
+    assert result.facts["archived_segments_checked"] >= 3
+
+
+# ----- Scenario 3 --------------------------------------------------------------------------------
+def test_pitr_target_later_than_archive_end(drill_context):
+    drill_context.faults["pitr_target"] = lambda target, backup: target + timedelta(hours=1)
+    result = pitr.run(drill_context)
+    assert_fails_with(result, "PITR_TARGET_AFTER_ARCHIVE_END", "recovery ended before configured recovery target")
+
+
+def test_pitr_target_before_base_backup(drill_context):
+    drill_context.faults["pitr_target"] = lambda target, backup: target - timedelta(minutes=10)
+    result = pitr.run(drill_context)
+    assert_fails_with(result, "PITR_TARGET_BEFORE_BACKUP", "lies before the base backup's consistency point")

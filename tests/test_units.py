@@ -1,0 +1,95 @@
+"""Pure logic: RPO arithmetic, PITR exactness, WAL segment names, targets files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures.config import ConfigError
+from scenarios.basebackup import next_segment, parse_lsn, segment_name
+from scenarios.measure import measure_rpo, pitr_exactness
+from scenarios.result import ScenarioResult
+from scenarios.targets import load_targets, parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rpo_is_zero_when_nothing_is_lost():
+    m = measure_rpo({1: 10.0, 2: 11.0}, {1, 2}, {1, 2})
+    assert (m.rpo_seconds, m.lost) == (0.0, [])
+
+
+def test_rpo_is_last_acknowledged_minus_last_survivor():
+    m = measure_rpo({1: 10.0, 2: 11.0, 3: 12.5}, {1, 2, 3}, {1})
+    assert (m.rpo_seconds, m.lost, m.survivors) == (2.5, [2, 3], 1)
+
+
+def test_pitr_exactness_both_directions():
+    ts = {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}
+    assert pitr_exactness(ts, 2.0, {1, 2}) == ([], [])
+    assert pitr_exactness(ts, 2.0, {1}) == ([2], [])
+    assert pitr_exactness(ts, 2.0, {1, 2, 3}) == ([], [3])
+
+
+def test_segment_names_roll_over():
+    assert segment_name(1, parse_lsn("0/3000028")) == "000000010000000000000003"
+    assert next_segment("0000000100000000000000FF") == "000000010000000100000000"
+    assert segment_name(2, parse_lsn("1/0")) == "000000020000000100000000"
+
+
+def test_targets_default_to_the_runbook():
+    targets = load_targets()
+    assert targets["logical_restore"].rto_seconds == 1800 and targets["logical_restore"].rpo_seconds == 86400
+    assert targets["physical_restore"].rto_seconds == 900 and targets["pitr"].rpo_seconds == 300
+    assert targets["complete_rebuild"].rto_seconds == 3600
+
+
+def test_targets_override_only_what_it_names(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('[pitr]\nrto = "10m"\n')
+    targets = load_targets(path)
+    assert targets["pitr"].rto_seconds == 600 and targets["pitr"].rpo_seconds == 300
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[nosuch]\nrto = 1\n", "unknown scenario 'nosuch'"),
+    ("[pitr]\nrto = \"soon\"\n", "pitr.rto must be a positive duration like 90s, 15m or 24h, not 'soon'."),
+    ("[pitr]\nrtx = 1\n", "[pitr] may set only rto and rpo."),
+    ("[pitr\n", "is not valid TOML"),
+])
+def test_bad_targets_file_is_a_clear_error(tmp_path, text, message):
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=None) as raised:
+        load_targets(path)
+    assert message in str(raised.value)
+
+
+def test_bad_targets_file_stops_the_run_at_start(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text("[nosuch]\nrto = 1\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "drills", "--dr-targets", str(path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 4 and "unknown scenario 'nosuch'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_duration_units():
+    assert [parse_duration("x", v) for v in ("90s", "15m", "24h", "1d", 30, "2.5m")] == [90, 900, 86400, 86400, 30, 150]
+
+
+def test_breaches_are_findings_and_fail_the_scenario():
+    result = ScenarioResult("pitr", 3, "local", rto_target_seconds=10, rpo_target_seconds=5)
+    result.rto_seconds, result.rpo_seconds = 12.0, 6.0
+    result.judge()
+    assert result.status == "failed"
+    assert [f.code for f in result.findings] == ["RTO_BREACH", "RPO_BREACH"]
+    assert "RTO 12.0 s exceeds the target 10 s" in result.explain()
+
+
+def test_scenario_without_measurement_is_not_run_never_passed():
+    result = ScenarioResult("pitr", 3, "local", 10, 5)
+    result.judge()
+    assert result.status == "not_run"
