@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from reports.summary import SCENARIO_PROPERTY, DrillSummary
+from reports.summary import DEFECT_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 
 
 class SummaryPlugin:
@@ -22,6 +22,8 @@ class SummaryPlugin:
         for key, value in report.user_properties:
             if key == SCENARIO_PROPERTY and report.when == "call":
                 self.summary.add_scenario(json.loads(value))
+            elif key == DEFECT_PROPERTY and report.when == "call":
+                self.summary.add_defect(json.loads(value))
         if report.when == "call" or report.outcome != "passed":
             self.summary.record_test(report.nodeid, report.when, report.outcome)
 

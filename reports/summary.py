@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 SCENARIO_PROPERTY = "pgdrill_scenario"
+DEFECT_PROPERTY = "pgdrill_runbook_defect"
 SCHEMA = 1
 
 
@@ -61,10 +62,13 @@ class DrillSummary:
         return cls(data=data, report_dir=config.dr_report_dir)
 
     def add_scenario(self, result: dict) -> None:
-        defects = result.pop("runbook_defects", [])
+        for defect in result.pop("runbook_defects", []):
+            self.add_defect(defect)
         self.data["scenarios"].append(result)
-        known = {(d["code"], d["scenario"]) for d in self.data["runbook_defects"]}
-        self.data["runbook_defects"].extend(d for d in defects if (d["code"], d["scenario"]) not in known)
+
+    def add_defect(self, defect: dict) -> None:
+        if all((d["code"], d["scenario"]) != (defect["code"], defect["scenario"]) for d in self.data["runbook_defects"]):
+            self.data["runbook_defects"].append(defect)
 
     def record_test(self, nodeid: str, when: str, outcome: str) -> None:
         self.tests.append({"test": nodeid, "phase": when, "outcome": outcome})

@@ -19,7 +19,7 @@ from scenarios import archiving, basebackup, checklist
 from scenarios.common import DrillContext, Workload, execute, verify_all
 from scenarios.measure import pitr_exactness
 from scenarios.physical import backup_and_prove, current_timeline, record_rto, reset_recovery_settings, restore_files
-from scenarios.result import DrillFailure, ScenarioResult
+from scenarios.result import DrillFailure, RunbookDefect, ScenarioResult
 
 SCENARIO = "pitr"
 DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"
@@ -44,6 +44,18 @@ def stop_evidence(cluster, since: int) -> str:
     """The server's own words on where recovery stopped."""
     match = re.search(r"recovery stopping (before|after) .*", cluster.log_since(since))
     return match.group(0).strip() if match else ""
+
+
+def prove_now_is_no_proof(result: ScenarioResult, cluster, target: datetime) -> None:
+    """The runbook's step 7 verifies PITR with SELECT now(): show what it returns next to the real evidence."""
+    now = cluster.scalar("SELECT now()")
+    result.runbook_defects.append(RunbookDefect(
+        "NOW_AS_PITR_PROOF", SCENARIO,
+        "Scenario 3 step 7 `SELECT now()` proves nothing about where recovery stopped: it is the current time",
+        "read the server's 'recovery stopping before commit' line, pg_last_xact_replay_timestamp() before "
+        "promotion, and marker rows around the target",
+        f"now() = {now:%Y-%m-%d %H:%M:%S} after recovering to {format_target(target)}; the server said: "
+        f"{result.facts.get('recovery_stop') or 'nothing'}"))
 
 
 def run(ctx: DrillContext) -> ScenarioResult:
@@ -78,6 +90,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
             t1 = basebackup.start_recovery(cluster, DATABASE)
         record_rto(result, t0, t_files, t1)
         result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
+        prove_now_is_no_proof(result, cluster, target)
         reset_recovery_settings(result, cluster)
         ctx.fault("before_verify", cluster)
         with result.step("step 7", "verify: where recovery stopped, markers exact around the target, checklist"):

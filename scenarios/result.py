@@ -80,6 +80,7 @@ class ScenarioResult:
     findings: list[Finding] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
+    runbook_defects: list[RunbookDefect] = field(default_factory=list)
 
     # ----- steps -----------------------------------------------------------------------------
     @contextmanager
@@ -137,4 +138,5 @@ class ScenarioResult:
         data = asdict(self)
         data["checks"] = [c.as_dict() for c in self.checks]
         data["findings"] = [f.as_dict() for f in self.findings]
+        data["runbook_defects"] = [d.as_dict() for d in self.runbook_defects]
         return data

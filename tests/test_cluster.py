@@ -52,10 +52,14 @@ def test_port_claims_are_exclusive_across_processes(tmp_path):
         import sys; sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from fixtures.ports import claim_port
-        print(" ".join(str(claim_port(Path({str(tmp_path)!r})).port) for _ in range(150)))
+        print(" ".join(str(claim_port(Path({str(tmp_path)!r})).port) for _ in range(150)), flush=True)
+        sys.stdin.read()  # hold the claims until the other process is done too (a dead owner's locks are stale)
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    ports = [int(p) for proc in procs for p in proc.communicate(timeout=60)[0].split()]
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    ports = [int(p) for proc in procs for p in proc.stdout.readline().split()]
+    for proc in procs:
+        proc.communicate(timeout=60)
     assert len(ports) == 300 and len(set(ports)) == 300
 
 

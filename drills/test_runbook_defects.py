@@ -1,0 +1,32 @@
+"""Runbook defects, proved by running the runbook's literal commands once in scratch clusters.
+
+They go to summary.json's runbook_defects, not into the corrected scenarios' pass/fail. A probe that
+no longer reproduces fails here: the runbook would then be right on this PostgreSQL, and the
+defect list must be revisited.
+"""
+
+from __future__ import annotations
+
+import json
+
+import allure
+import pytest
+
+from reports.summary import DEFECT_PROPERTY
+from scenarios.defects import EXPECTED, PROBES, ProbeContext
+
+pytestmark = pytest.mark.monthly
+
+
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_runbook_defect(probe, drill_context, request):
+    allure.dynamic.epic("Disaster recovery")
+    allure.dynamic.feature("runbook defects")
+    defects = PROBES[probe](ProbeContext(drill_context.make_cluster, drill_context.workdir))
+    for defect in defects:
+        request.node.user_properties.append((DEFECT_PROPERTY, json.dumps(defect.as_dict())))
+        allure.attach(f"{defect.message}\nfix: {defect.fix}\nevidence: {defect.evidence}", name=defect.code,
+                      attachment_type=allure.attachment_type.TEXT)
+    assert [d.code for d in defects] == EXPECTED[probe], (
+        f"the runbook's literal variant did not misbehave as recorded: expected {EXPECTED[probe]}, "
+        f"proved {[d.code for d in defects]}")

@@ -1,0 +1,362 @@
+"""Runbook defects, proved: each probe runs the runbook's literal command once in a scratch cluster
+and reports what PostgreSQL 16 really does, with the fix the corrected scenarios use.
+
+A probe returns a RunbookDefect when the literal variant fails or misleads as described, and None
+when it does not reproduce (then the runbook is right on this installation). Probes never touch
+the clusters of the corrected scenarios: they make their own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+
+from fixtures.cluster import wait_until_writable
+from fixtures.osuser import give_to_server
+from fixtures.wait import poll
+from fixtures.seed import APP_ROLE, DATABASE
+from fixtures.writer import AckWriter
+from scenarios import archiving, basebackup
+from scenarios.physical import archived_end_lsn
+from scenarios.result import RunbookDefect
+
+RUNBOOK_CHECKLIST_SQL = """
+SELECT schemaname, tablename,
+  pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename)) as size,
+  (SELECT COUNT(*) FROM pg_class WHERE relname = tablename) as tables
+FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"""
+
+
+@dataclass
+class ProbeContext:
+    make_cluster: Callable[..., object]
+    workdir: Path
+
+
+def one_line(text: str, limit: int = 240) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def restored_copy(ctx: ProbeContext, name: str, *, with_pg_wal: bool = True, archive: Path | None = None):
+    """A seeded cluster, base-backed-up, crashed, wiped and extracted again (not yet configured or started).
+
+    Returns (cluster, backup). `archive` replaces the cluster's own archive in restore_command.
+    """
+    cluster = ctx.make_cluster(name)
+    backup = basebackup.take(cluster, ctx.workdir / f"{name}-base")
+    cluster.crash()
+    cluster.wipe_data()
+    cluster.make_empty_data_dir()
+    basebackup.extract(backup, cluster.data_dir, with_pg_wal=with_pg_wal)
+    return cluster, backup
+
+
+def touch_signal(cluster, name: str) -> None:
+    path = cluster.data_dir / name
+    path.touch()
+    give_to_server(path)
+
+
+def start_outcome(cluster, timeout: float = 30) -> str:
+    """Start without waiting; return the log's FATAL line, or '' once the server answers."""
+    cluster.start(wait=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fatal = [line for line in cluster.log_tail(30).splitlines() if "FATAL" in line]
+        if fatal and not cluster.is_running():
+            return fatal[-1]
+        try:
+            cluster.scalar("SELECT 1")
+            return ""
+        except psycopg.Error:
+            time.sleep(0.1)
+    return "no answer within the timeout"
+
+
+# ----- the probes ----------------------------------------------------------------------------------
+def recovery_conf(ctx: ProbeContext) -> list[RunbookDefect]:
+    cluster, _ = restored_copy(ctx, "defect-recovery-conf")
+    touch_signal(cluster, "recovery.signal")
+    conf = cluster.data_dir / "recovery.conf"
+    conf.write_text(f"restore_command = 'cp {cluster.archive_dir}/%f %p'\nrecovery_target_action = 'promote'\n")
+    give_to_server(conf)
+    fatal = start_outcome(cluster)
+    if "recovery.conf" not in fatal:
+        return []
+    return [RunbookDefect("RECOVERY_CONF_UNSUPPORTED", "physical_restore",
+                          "Scenario 2 step 5 writes recovery.conf: PostgreSQL 12+ refuses to start when it exists",
+                          "append restore_command to postgresql.auto.conf and create recovery.signal",
+                          one_line(fatal))]
+
+
+def auto_conf_overwritten(ctx: ProbeContext) -> list[RunbookDefect]:
+    cluster, _ = restored_copy(ctx, "defect-auto-conf")
+    before = [line for line in (cluster.data_dir / "postgresql.auto.conf").read_text().splitlines()
+              if line and not line.startswith("#")]
+    path = cluster.data_dir / "postgresql.auto.conf"
+    path.write_text(f"restore_command = 'cp {cluster.archive_dir}/%f %p'\n"
+                    "recovery_target_action = 'promote'\n")  # the runbook's `cat >`, target left out
+    give_to_server(path)
+    touch_signal(cluster, "recovery.signal")
+    if start_outcome(cluster, timeout=60):
+        return []
+    wait_until_writable(cluster, "postgres", timeout=60)
+    mode, command = cluster.scalar("SHOW archive_mode"), cluster.scalar("SHOW archive_command")
+    if mode == "on" and command:
+        return []
+    return [RunbookDefect("AUTO_CONF_OVERWRITTEN", "pitr",
+                          "Scenario 3 step 3 `cat >` postgresql.auto.conf wipes the ALTER SYSTEM settings restored with "
+                          "the backup: the promoted server no longer archives WAL",
+                          "append with >>; after promotion ALTER SYSTEM RESET restore_command and recovery_target_*",
+                          f"restored with the backup: {'; '.join(before)[:200]}; after promotion: archive_mode={mode}, "
+                          f"archive_command={command!r}")]
+
+
+def slow_checkpoint(ctx: ProbeContext, wait_seconds: float = 15) -> list[RunbookDefect]:
+    cluster = ctx.make_cluster("defect-basebackup")
+    cluster.query("UPDATE tasks SET state = state", dbname=DATABASE)  # dirty buffers, as a live server has
+    started = time.perf_counter()
+    try:
+        cluster.tool("pg_basebackup", "-D", str(ctx.workdir / "slow"), "-Ft", "-z", "-P", timeout=wait_seconds)
+        return []  # finished in time: a checkpoint happened to come
+    except subprocess.TimeoutExpired:
+        pass
+    literal = time.perf_counter() - started
+    fast = basebackup.take(cluster, ctx.workdir / "fast")
+    return [RunbookDefect("BASEBACKUP_SLOW_CHECKPOINT", "physical_restore",
+                          "`pg_basebackup -Ft -z -P` waits for the next scheduled checkpoint (checkpoint_timeout "
+                          "defaults to 5 min) before copying anything",
+                          "add --checkpoint=fast",
+                          f"literal command still waiting after {literal:.0f} s (stopped); with --checkpoint=fast "
+                          f"the same backup took {fast.seconds:.1f} s")]
+
+
+def recovery_functions(ctx: ProbeContext) -> list[RunbookDefect]:
+    """Troubleshooting: pg_current_wal_lsn() during recovery, and pg_wal_replay_resume() as a 'skip'."""
+    defects = []
+    cluster, _ = restored_copy(ctx, "defect-standby")
+    cluster.write_auto_conf({"restore_command": f"cp {cluster.archive_dir}/%f %p"}, append=True)
+    touch_signal(cluster, "standby.signal")
+    cluster.start()
+    poll(lambda: cluster.scalar("SELECT pg_last_wal_replay_lsn() IS NOT NULL"),
+                    what="the standby to replay", timeout=60, suppress=(psycopg.Error,))
+    try:
+        cluster.query("SELECT pg_last_wal_replay_lsn(), pg_current_wal_lsn()")
+    except psycopg.Error as exc:
+        defects.append(RunbookDefect(
+            "CURRENT_LSN_DURING_RECOVERY", "troubleshooting",
+            "'Slow recovery: SELECT pg_last_wal_replay_lsn(), pg_current_wal_lsn()' errors while recovering",
+            "use pg_last_wal_replay_lsn(), pg_get_wal_replay_pause_state(), pg_stat_recovery_prefetch",
+            one_line(exc)))
+    before = cluster.scalar("SELECT pg_last_wal_replay_lsn()::text")
+    cluster.query("SELECT pg_wal_replay_resume()")
+    time.sleep(1)
+    after, recovering = cluster.scalar("SELECT pg_last_wal_replay_lsn()::text"), cluster.scalar("SELECT pg_is_in_recovery()")
+    if after == before and recovering:
+        primary = ctx.make_cluster("defect-primary", seeded=False)
+        try:
+            primary.query("SELECT pg_wal_replay_resume()")
+            on_primary = "no error on a primary"
+        except psycopg.Error as exc:
+            on_primary = one_line(exc)
+        defects.append(RunbookDefect(
+            "REPLAY_RESUME_MISDESCRIBED", "troubleshooting",
+            "'Skip to latest available WAL: pg_wal_replay_resume()' only clears a pause; it cannot skip missing WAL",
+            "describe it as resuming a paused recovery; missing WAL cannot be skipped",
+            f"on a server waiting for WAL: replay LSN {before} before and {after} after, still in recovery; "
+            f"on a primary: {on_primary}"))
+    return defects
+
+
+def exposure_seconds(cluster, writer: AckWriter) -> tuple[float, int]:
+    """How long acknowledged commits have lived only in pg_wal (not archived), and how many there are."""
+    end = archived_end_lsn(cluster)
+    pending = [a for a in writer.acks if basebackup.parse_lsn(a.lsn) >= end]
+    return (time.time() - pending[0].acked_at if pending else 0.0), len(pending)
+
+
+def archive_timeout_rpo(ctx: ProbeContext, seconds: float = 8, rate: float = 5) -> list[RunbookDefect]:
+    cluster = ctx.make_cluster("defect-archive-timeout")
+    archiving.switch_and_wait(cluster)
+    results = {}
+    for timeout in ("0", "2s"):
+        cluster.query(f"ALTER SYSTEM SET archive_timeout = '{timeout}'")
+        cluster.query("SELECT pg_reload_conf()")
+        archiving.switch_and_wait(cluster)
+        writer = AckWriter(cluster, DATABASE, rate=rate).start()
+        worst, deadline = (0.0, 0), time.monotonic() + seconds
+        while time.monotonic() < deadline:  # the worst exposure seen while the load runs
+            time.sleep(0.25)
+            worst = max(worst, exposure_seconds(cluster, writer))
+        results[timeout] = worst
+        writer.stop()
+    (unbounded, count0), (bounded, _) = results["0"], results["2s"]
+    if unbounded < seconds * 0.8:
+        return []
+    return [RunbookDefect("RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT", "pitr",
+                          "'Continuous WAL Archiving: RPO < 5 minutes' with no archive_timeout: only full segments are "
+                          "archived, so at low traffic the RPO is unbounded",
+                          "set archive_timeout (e.g. 60 s: RPO about 60 s plus the copy, if the archive survives)",
+                          f"{rate:.0f} tx/s for {seconds:.0f} s: with archive_timeout=0, {count0} acknowledged commits "
+                          f"({unbounded:.1f} s of them, still growing) existed only in pg_wal; with archive_timeout=2s "
+                          f"the worst exposure was {bounded:.1f} s")]
+
+
+def drop_database_in_use(ctx: ProbeContext) -> list[RunbookDefect]:
+    cluster = ctx.make_cluster("defect-drop-in-use")
+    with cluster.connect(DATABASE):
+        out = cluster.tool("psql", "-X", "-c", f"DROP DATABASE IF EXISTS {DATABASE};", check=False)
+    if "being accessed by other users" not in out.stderr:
+        return []
+    return [RunbookDefect("DROP_DATABASE_IN_USE", "logical_restore",
+                          "Scenario 1 step 2 `DROP DATABASE IF EXISTS` fails while anything is still connected",
+                          "DROP DATABASE ... WITH (FORCE), from the postgres database", one_line(out.stderr))]
+
+
+def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:
+    source = ctx.make_cluster("defect-dump-source")
+    dump = ctx.workdir / "roles.dump"
+    source.tool("pg_dump", "-Fc", "-d", DATABASE, "-f", str(dump))
+    target = ctx.make_cluster("defect-fresh", seeded=False)
+    target.query(f"CREATE DATABASE {DATABASE}")
+    with open(dump, "rb") as handle:  # the runbook's literal: pg_restore -U postgres -d agentic_platform -v < dump
+        out = subprocess.run([target.installation.tool("pg_restore"), "-U", "postgres", "-d", DATABASE, "-v"],
+                             stdin=handle, capture_output=True, text=True, env=target.client_env())
+    defects = []
+    role_errors = [line for line in out.stderr.splitlines() if f'role "{APP_ROLE}" does not exist' in line]
+    if role_errors:
+        defects.append(RunbookDefect("ROLES_NOT_IN_DUMP", "logical_restore",
+                                     "Scenario 1 restores only pg_dump output: roles are not in it, so ownership and "
+                                     "grants fail on a new server", "take pg_dumpall --globals-only with each backup "
+                                     "and restore it first", one_line(role_errors[0])))
+    ignored = re.search(r"errors ignored on restore: (\d+)", out.stderr)
+    if out.returncode != 0 and ignored:
+        defects.append(RunbookDefect("RESTORE_ERRORS_IGNORED", "logical_restore",
+                                     "`pg_restore -v` carries on after errors and the runbook never checks its exit code",
+                                     "pg_restore --exit-on-error, and judge exit code and stderr together",
+                                     f"exit {out.returncode}; {ignored.group(0)}"))
+    return defects
+
+
+def table_dump_dependencies(ctx: ProbeContext) -> list[RunbookDefect]:
+    source = ctx.make_cluster("defect-tables-source")
+    out = source.tool("pg_dump", "-U", "postgres", "-t", "agents", "-t", "goals", DATABASE)
+    target = ctx.make_cluster("defect-tables-target", seeded=False)
+    target.query("CREATE DATABASE scratch")
+    sql = ctx.workdir / "tables.sql"
+    sql.write_text(out.stdout)
+    load = target.tool("psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", "scratch", "-f", str(sql), check=False)
+    if load.returncode == 0:
+        return []
+    error = next((line for line in load.stderr.splitlines() if "ERROR" in line), load.stderr)
+    return [RunbookDefect("TABLE_DUMP_MISSES_DEPENDENCIES", "logical_restore",
+                          "`pg_dump -t agents -t goals` omits what those tables depend on (CREATE EXTENSION vector, "
+                          "roles, referenced tables): it does not restore into a clean database",
+                          "document it as a partial export; restore it only into a database that has the dependencies",
+                          one_line(error))]
+
+
+def checklist_cannot_fail(ctx: ProbeContext) -> list[RunbookDefect]:
+    cluster = ctx.make_cluster("defect-checklist")
+    before = cluster.query(RUNBOOK_CHECKLIST_SQL, dbname=DATABASE)
+    cluster.query("DELETE FROM tasks", dbname=DATABASE)
+    after = cluster.query(RUNBOOK_CHECKLIST_SQL, dbname=DATABASE)
+    if before != after:
+        return []
+    return [RunbookDefect("CHECKLIST_CANNOT_FAIL", "checklist",
+                          "the runbook's integrity query reports the same after every row of tasks is deleted: "
+                          "`(SELECT COUNT(*) FROM pg_class WHERE relname = tablename)` is always 1 and sizes do not "
+                          "shrink; 'check for any corruption' only sums database sizes",
+                          "compare row counts and content hashes with a snapshot; pg_checksums, pg_verifybackup, amcheck",
+                          f"identical output before and after DELETE FROM tasks: {before}")]
+
+
+def sqlalchemy_string_execute(ctx: ProbeContext) -> list[RunbookDefect]:
+    from sqlalchemy import create_engine
+    cluster = ctx.make_cluster("defect-sqlalchemy", seeded=False)
+    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/postgres")
+    try:
+        with engine.connect() as conn:
+            conn.execute("SELECT 1")  # the runbook's L01 connection test, verbatim
+        return []
+    except Exception as exc:  # noqa: BLE001 - whatever SQLAlchemy 2 raises is the evidence
+        return [RunbookDefect("SQLALCHEMY2_STRING_EXECUTE", "checklist",
+                              "the application connectivity test `conn.execute('SELECT 1')` fails on SQLAlchemy 2",
+                              "conn.execute(text('SELECT 1'))", f"{type(exc).__name__}: {one_line(exc, 160)}")]
+    finally:
+        engine.dispose()
+
+
+def pg_wal_tar_ignored(ctx: ProbeContext) -> list[RunbookDefect]:
+    empty = ctx.workdir / "empty-archive"
+    empty.mkdir()
+    give_to_server(empty)
+    cluster, _ = restored_copy(ctx, "defect-pg-wal", with_pg_wal=False)
+    cluster.write_auto_conf({"restore_command": f"cp {empty}/%f %p"}, append=True)
+    touch_signal(cluster, "recovery.signal")
+    fatal = start_outcome(cluster)
+    if not fatal:
+        return []
+    return [RunbookDefect("PG_WAL_TAR_IGNORED", "physical_restore",
+                          "Scenario 2 extracts only base.tar.gz; -Ft -z also writes pg_wal.tar.gz, without which the "
+                          "server cannot start unless the backup's WAL was already archived",
+                          "extract pg_wal.tar.gz into $PGDATA/pg_wal (owned by postgres, mode 700)", one_line(fatal))]
+
+
+def archive_command_not_durable(ctx: ProbeContext, wait: float = 4) -> list[RunbookDefect]:
+    cluster = ctx.make_cluster("defect-archive-command")
+    segment = cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")
+    partial = cluster.archive_dir / segment  # a copy cut short by a crash, under the final name
+    partial.write_bytes(b"\0" * 1024 * 1024)
+    give_to_server(partial)
+    cluster.query("CREATE TABLE IF NOT EXISTS durable_probe (n int)", dbname=DATABASE)
+    cluster.scalar("SELECT pg_switch_wal()")
+    time.sleep(wait)
+    stats = archiving.archiver_stats(cluster)
+    if not stats["failed_count"]:
+        return []
+    return [RunbookDefect("ARCHIVE_COMMAND_NOT_DURABLE", "wal_archiving",
+                          "`test ! -f ... && cp %p ...` does not fsync; a copy cut short by a crash leaves a truncated "
+                          "segment under the final name, and every retry then fails until pg_wal fills the disk",
+                          "archive_library = 'basic_archive', or a script that copies to a temp name, syncs and renames, "
+                          "and treats an identical existing file as success",
+                          f"after a 1 MiB partial {segment} in the archive: failed_count={stats['failed_count']} in "
+                          f"{wait:.0f} s, last_failed_wal={stats['last_failed_wal']}, the segment is never archived")]
+
+
+PROBES: dict[str, Callable[[ProbeContext], list[RunbookDefect]]] = {
+    "recovery_conf": recovery_conf,
+    "auto_conf_overwritten": auto_conf_overwritten,
+    "pg_wal_tar_ignored": pg_wal_tar_ignored,
+    "slow_checkpoint": slow_checkpoint,
+    "recovery_functions": recovery_functions,
+    "archive_timeout_rpo": archive_timeout_rpo,
+    "archive_command_not_durable": archive_command_not_durable,
+    "drop_database_in_use": drop_database_in_use,
+    "restore_without_roles": restore_without_roles,
+    "table_dump_dependencies": table_dump_dependencies,
+    "checklist_cannot_fail": checklist_cannot_fail,
+    "sqlalchemy_string_execute": sqlalchemy_string_execute,
+}
+
+EXPECTED = {
+    "recovery_conf": ["RECOVERY_CONF_UNSUPPORTED"],
+    "auto_conf_overwritten": ["AUTO_CONF_OVERWRITTEN"],
+    "pg_wal_tar_ignored": ["PG_WAL_TAR_IGNORED"],
+    "slow_checkpoint": ["BASEBACKUP_SLOW_CHECKPOINT"],
+    "recovery_functions": ["CURRENT_LSN_DURING_RECOVERY", "REPLAY_RESUME_MISDESCRIBED"],
+    "archive_timeout_rpo": ["RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT"],
+    "archive_command_not_durable": ["ARCHIVE_COMMAND_NOT_DURABLE"],
+    "drop_database_in_use": ["DROP_DATABASE_IN_USE"],
+    "restore_without_roles": ["ROLES_NOT_IN_DUMP", "RESTORE_ERRORS_IGNORED"],
+    "table_dump_dependencies": ["TABLE_DUMP_MISSES_DEPENDENCIES"],
+    "checklist_cannot_fail": ["CHECKLIST_CANNOT_FAIL"],
+    "sqlalchemy_string_execute": ["SQLALCHEMY2_STRING_EXECUTE"],
+}
