@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fixtures.cluster import ServerDied, wait_until_writable
-from fixtures.osuser import give_to_server, remove_tree
+from fixtures.cluster import ServerDied, TarError, wait_until_writable
+from fixtures.osuser import remove_tree
 from scenarios.result import DrillFailure
 
 SEGMENT_SIZE = 16 * 1024 * 1024
@@ -81,28 +82,24 @@ def next_segment(name: str) -> str:
 
 def take(cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 3600) -> BaseBackup:
     """The runbook's pg_basebackup -Ft -z -P, with --checkpoint=fast (the runbook omits it)."""
-    import time
-    args = ["-D", str(dest), "-Ft", "-z", "-P"] + (["--checkpoint=fast"] if fast_checkpoint else [])
     started = time.perf_counter()
-    cluster.tool("pg_basebackup", *args, timeout=timeout)
+    cluster.basebackup(dest, fast=fast_checkpoint, timeout=timeout)
     return BaseBackup.read(dest, time.perf_counter() - started)
 
 
-def _tar_extract(archive: Path, into: Path) -> None:
+def extract(cluster, backup: BaseBackup, with_pg_wal: bool = True) -> None:
+    """base.tar.gz into the cluster's empty data directory, pg_wal.tar.gz into its pg_wal/."""
+    try:
+        cluster.restore_base(backup.path, with_pg_wal=with_pg_wal)
+    except TarError as exc:
+        raise DrillFailure("BASEBACKUP_CORRUPT", str(exc)) from None
+
+
+def _untar_for_verify(archive: Path, into: Path) -> None:
     result = subprocess.run(["tar", "-xzf", str(archive), "-C", str(into)], capture_output=True, text=True)
     if result.returncode != 0:
         raise DrillFailure("BASEBACKUP_CORRUPT", f"{archive} is corrupt: tar -xzf exited {result.returncode}: "
                                                  f"{' '.join(result.stderr.split())[:300]}")
-
-
-def extract(backup: BaseBackup, data_dir: Path, with_pg_wal: bool = True) -> None:
-    """Unpack base.tar.gz into data_dir and pg_wal.tar.gz into data_dir/pg_wal, then hand to the server user."""
-    _tar_extract(backup.path / "base.tar.gz", data_dir)
-    if with_pg_wal and (backup.path / "pg_wal.tar.gz").exists():
-        (data_dir / "pg_wal").mkdir(exist_ok=True)
-        _tar_extract(backup.path / "pg_wal.tar.gz", data_dir / "pg_wal")
-    data_dir.chmod(0o700)
-    give_to_server(data_dir)
 
 
 def verify(cluster, backup: BaseBackup, workdir: Path) -> str:
@@ -110,7 +107,10 @@ def verify(cluster, backup: BaseBackup, workdir: Path) -> str:
     tree = workdir / f"verify-{backup.path.name}"
     tree.mkdir(parents=True)
     try:
-        extract(backup, tree)
+        _untar_for_verify(backup.path / "base.tar.gz", tree)
+        if (backup.path / "pg_wal.tar.gz").exists():
+            (tree / "pg_wal").mkdir(exist_ok=True)
+            _untar_for_verify(backup.path / "pg_wal.tar.gz", tree / "pg_wal")
         result = subprocess.run([cluster.installation.tool("pg_verifybackup"), "-m", str(backup.path / "backup_manifest"),
                                  "--no-parse-wal", str(tree)], capture_output=True, text=True)
         if result.returncode != 0:

@@ -255,7 +255,7 @@ def check_amcheck(cluster, snap: Snapshot, installation) -> str:
 
 def check_sqlalchemy(cluster, snap: Snapshot) -> str:
     from sqlalchemy import create_engine, text
-    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/{snap.dbname}")
+    engine = create_engine(cluster.sqlalchemy_url(snap.dbname))
     try:
         with engine.connect() as conn:
             value = conn.execute(text("SELECT 1")).scalar()

@@ -96,7 +96,7 @@ def checksums_offline(cluster) -> Check:
     def probe() -> str:
         cluster.stop("fast")
         try:
-            out = cluster.server_tool("pg_checksums", "--check", "-D", str(cluster.data_dir))
+            out = cluster.offline_tool("pg_checksums", "--check")
         finally:
             cluster.start()
         text = out.stdout + out.stderr

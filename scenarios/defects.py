@@ -19,7 +19,6 @@ from typing import Callable
 import psycopg
 
 from fixtures.cluster import wait_until_writable
-from fixtures.osuser import give_to_server
 from fixtures.wait import poll
 from fixtures.seed import APP_ROLE, DATABASE
 from fixtures.writer import AckWriter
@@ -54,14 +53,12 @@ def restored_copy(ctx: ProbeContext, name: str, *, with_pg_wal: bool = True, arc
     cluster.crash()
     cluster.wipe_data()
     cluster.make_empty_data_dir()
-    basebackup.extract(backup, cluster.data_dir, with_pg_wal=with_pg_wal)
+    basebackup.extract(cluster, backup, with_pg_wal=with_pg_wal)
     return cluster, backup
 
 
 def touch_signal(cluster, name: str) -> None:
-    path = cluster.data_dir / name
-    path.touch()
-    give_to_server(path)
+    cluster.write_data_file(name, "")
 
 
 def start_outcome(cluster, timeout: float = 30) -> str:
@@ -84,9 +81,8 @@ def start_outcome(cluster, timeout: float = 30) -> str:
 def recovery_conf(ctx: ProbeContext) -> list[RunbookDefect]:
     cluster, _ = restored_copy(ctx, "defect-recovery-conf")
     touch_signal(cluster, "recovery.signal")
-    conf = cluster.data_dir / "recovery.conf"
-    conf.write_text(f"restore_command = 'cp {cluster.archive_dir}/%f %p'\nrecovery_target_action = 'promote'\n")
-    give_to_server(conf)
+    cluster.write_data_file("recovery.conf", f"restore_command = 'cp {cluster.archive_location}/%f %p'\n"
+                                             "recovery_target_action = 'promote'\n")
     fatal = start_outcome(cluster)
     if "recovery.conf" not in fatal:
         return []
@@ -98,12 +94,10 @@ def recovery_conf(ctx: ProbeContext) -> list[RunbookDefect]:
 
 def auto_conf_overwritten(ctx: ProbeContext) -> list[RunbookDefect]:
     cluster, _ = restored_copy(ctx, "defect-auto-conf")
-    before = [line for line in (cluster.data_dir / "postgresql.auto.conf").read_text().splitlines()
+    before = [line for line in cluster.read_data_file("postgresql.auto.conf").splitlines()
               if line and not line.startswith("#")]
-    path = cluster.data_dir / "postgresql.auto.conf"
-    path.write_text(f"restore_command = 'cp {cluster.archive_dir}/%f %p'\n"
-                    "recovery_target_action = 'promote'\n")  # the runbook's `cat >`, target left out
-    give_to_server(path)
+    cluster.write_data_file("postgresql.auto.conf", f"restore_command = 'cp {cluster.archive_location}/%f %p'\n"
+                            "recovery_target_action = 'promote'\n")  # the runbook's `cat >`, target left out
     touch_signal(cluster, "recovery.signal")
     if start_outcome(cluster, timeout=60):
         return []
@@ -124,7 +118,7 @@ def slow_checkpoint(ctx: ProbeContext, wait_seconds: float = 15) -> list[Runbook
     cluster.query("UPDATE tasks SET state = state", dbname=DATABASE)  # dirty buffers, as a live server has
     started = time.perf_counter()
     try:
-        cluster.tool("pg_basebackup", "-D", str(ctx.workdir / "slow"), "-Ft", "-z", "-P", timeout=wait_seconds)
+        cluster.basebackup(ctx.workdir / "slow", fast=False, timeout=wait_seconds)
         return []  # finished in time: a checkpoint happened to come
     except subprocess.TimeoutExpired:
         pass
@@ -142,7 +136,7 @@ def recovery_functions(ctx: ProbeContext) -> list[RunbookDefect]:
     """Troubleshooting: pg_current_wal_lsn() during recovery, and pg_wal_replay_resume() as a 'skip'."""
     defects = []
     cluster, _ = restored_copy(ctx, "defect-standby")
-    cluster.write_auto_conf({"restore_command": f"cp {cluster.archive_dir}/%f %p"}, append=True)
+    cluster.write_auto_conf({"restore_command": f"cp {cluster.archive_location}/%f %p"}, append=True)
     touch_signal(cluster, "standby.signal")
     cluster.start()
     poll(lambda: cluster.scalar("SELECT pg_last_wal_replay_lsn() IS NOT NULL"),
@@ -223,12 +217,11 @@ def drop_database_in_use(ctx: ProbeContext) -> list[RunbookDefect]:
 def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:
     source = ctx.make_cluster("defect-dump-source")
     dump = ctx.workdir / "roles.dump"
-    source.tool("pg_dump", "-Fc", "-d", DATABASE, "-f", str(dump))
+    source.tool("pg_dump", "-Fc", "-d", DATABASE, stdout_path=dump)
     target = ctx.make_cluster("defect-fresh", seeded=False)
     target.query(f"CREATE DATABASE {DATABASE}")
-    with open(dump, "rb") as handle:  # the runbook's literal: pg_restore -U postgres -d agentic_platform -v < dump
-        out = subprocess.run([target.installation.tool("pg_restore"), "-U", "postgres", "-d", DATABASE, "-v"],
-                             stdin=handle, capture_output=True, text=True, env=target.client_env())
+    # the runbook's literal: pg_restore -U postgres -d agentic_platform -v < dump
+    out = target.tool("pg_restore", "-U", "postgres", "-d", DATABASE, "-v", stdin_path=dump, check=False)
     defects = []
     role_errors = [line for line in out.stderr.splitlines() if f'role "{APP_ROLE}" does not exist' in line]
     if role_errors:
@@ -252,7 +245,7 @@ def table_dump_dependencies(ctx: ProbeContext) -> list[RunbookDefect]:
     target.query("CREATE DATABASE scratch")
     sql = ctx.workdir / "tables.sql"
     sql.write_text(out.stdout)
-    load = target.tool("psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", "scratch", "-f", str(sql), check=False)
+    load = target.tool("psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", "scratch", stdin_path=sql, check=False)
     if load.returncode == 0:
         return []
     error = next((line for line in load.stderr.splitlines() if "ERROR" in line), load.stderr)
@@ -295,11 +288,8 @@ def sqlalchemy_string_execute(ctx: ProbeContext) -> list[RunbookDefect]:
 
 
 def pg_wal_tar_ignored(ctx: ProbeContext) -> list[RunbookDefect]:
-    empty = ctx.workdir / "empty-archive"
-    empty.mkdir()
-    give_to_server(empty)
     cluster, _ = restored_copy(ctx, "defect-pg-wal", with_pg_wal=False)
-    cluster.write_auto_conf({"restore_command": f"cp {empty}/%f %p"}, append=True)
+    cluster.write_auto_conf({"restore_command": "/bin/false"}, append=True)  # the backup's WAL not archived yet
     touch_signal(cluster, "recovery.signal")
     fatal = start_outcome(cluster)
     if not fatal:
@@ -315,7 +305,7 @@ def archive_command_not_durable(ctx: ProbeContext, wait: float = 4) -> list[Runb
     segment = cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")
     partial = cluster.archive_dir / segment  # a copy cut short by a crash, under the final name
     partial.write_bytes(b"\0" * 1024 * 1024)
-    give_to_server(partial)
+    cluster.give(partial)
     cluster.query("CREATE TABLE IF NOT EXISTS durable_probe (n int)", dbname=DATABASE)
     cluster.scalar("SELECT pg_switch_wal()")
     time.sleep(wait)

@@ -33,7 +33,7 @@ def restore_error(stderr: str) -> DrillFailure:
 
 def restore_globals(cluster, path) -> None:
     """Run the globals dump; "already exists" for roles that survived is fine, anything else is not."""
-    out = cluster.tool("psql", "-X", "-q", "-d", "postgres", "-f", str(path), check=False)
+    out = cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=path, check=False)
     errors = [line for line in out.stderr.splitlines() if "ERROR:" in line and "already exists" not in line]
     if errors:
         raise DrillFailure("ROLES_RESTORE_FAILED", f"restoring roles from {path.name} failed: {errors[0]}")
@@ -48,13 +48,13 @@ def run(ctx: DrillContext) -> ScenarioResult:
         workload = Workload(cluster, ctx.writer_rate)
         time.sleep(ctx.load_seconds / 2)
         with result.step("backup", "pg_dumpall --globals-only (roles are not in pg_dump)"):
-            cluster.tool("pg_dumpall", "--globals-only", "-f", str(globals_sql))
+            cluster.tool("pg_dumpall", "--globals-only", stdout_path=globals_sql)
         with result.step("backup", "pg_dump -Fc agentic_platform"):
-            cluster.tool("pg_dump", "-Fc", "-d", DATABASE, "-f", str(dump))
+            cluster.tool("pg_dump", "-Fc", "-d", DATABASE, stdout_path=dump)
         with result.step("backup", "pg_dump -s agentic_platform (schema only)"):
-            cluster.tool("pg_dump", "-s", "-d", DATABASE, "-f", str(ctx.workdir / "schema.sql"))
+            cluster.tool("pg_dump", "-s", "-d", DATABASE, stdout_path=ctx.workdir / "schema.sql")
         with result.step("backup", "pg_dump -t agents -t goals agentic_platform (selected tables)"):
-            cluster.tool("pg_dump", "-t", "agents", "-t", "goals", "-d", DATABASE, "-f", str(ctx.workdir / "tables.sql"))
+            cluster.tool("pg_dump", "-t", "agents", "-t", "goals", "-d", DATABASE, stdout_path=ctx.workdir / "tables.sql")
         result.facts["dump_bytes"] = dump.stat().st_size
         ctx.fault("after_backup", dump)
         time.sleep(ctx.load_seconds / 2)
@@ -73,8 +73,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("step 2a", "restore roles from the globals dump"):
             restore_globals(cluster, globals_sql)
         with result.step("step 3", "pg_restore --exit-on-error"):
-            jobs = ["-j", str(ctx.restore_jobs)] if ctx.restore_jobs > 1 else []
-            out = cluster.tool("pg_restore", "--exit-on-error", "-v", "-d", DATABASE, *jobs, str(dump), check=False)
+            out = cluster.tool("pg_restore", "--exit-on-error", "-v", "-d", DATABASE, stdin_path=dump, check=False)
             if out.returncode != 0:
                 raise restore_error(out.stderr)
         t1 = wait_until_writable(cluster, DATABASE)

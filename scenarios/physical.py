@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 
-from fixtures.osuser import give_to_server
 from fixtures.seed import DATABASE
 from scenarios import archiving, basebackup, checklist
 from scenarios.basebackup import BaseBackup, parse_lsn, segment_name
@@ -25,7 +24,7 @@ RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target
 
 
 def restore_command(cluster) -> str:
-    return f"cp {cluster.archive_dir}/%f %p"
+    return f"cp {cluster.archive_location}/%f %p"
 
 
 def current_timeline(cluster) -> int:
@@ -57,19 +56,17 @@ def restore_files(ctx: DrillContext, result: ScenarioResult, cluster, backup: Ba
     with result.step("step 1", "stop PostgreSQL"):
         cluster.stop("fast")
     with result.step("step 2", "remove the old data directory"):
-        if cluster.data_dir.exists():
-            cluster.wipe_data()
+        cluster.wipe_data()
         cluster.make_empty_data_dir()
     with result.step("pre-check", "archive continuity and readability from the backup's start segment"):
         segments = basebackup.check_archive_continuity(cluster.archive_dir, backup.start_segment)
         basebackup.check_archive_readable(cluster, cluster.archive_dir, segments)
         result.facts["archived_segments_checked"] = len(segments)
     with result.step("step 3", "extract base.tar.gz into the data directory and pg_wal.tar.gz into pg_wal/"):
-        basebackup.extract(backup, cluster.data_dir)
+        basebackup.extract(cluster, backup)
     ctx.fault("before_start", cluster)
     with result.step("step 4", "create recovery.signal"):
-        (cluster.data_dir / "recovery.signal").touch()
-        give_to_server(cluster.data_dir / "recovery.signal")
+        cluster.write_data_file("recovery.signal", "")
     with result.step("step 5", "append restore_command (and targets) to postgresql.auto.conf, not recovery.conf"):
         cluster.write_auto_conf({"restore_command": restore_command(cluster), **target_settings}, append=True)
 
