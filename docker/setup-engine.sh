@@ -18,10 +18,10 @@ log() { echo "setup-engine: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
 
-if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null; then
-  log "installing docker.io and mmdebstrap"
+if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null || ! command -v docker-compose >/dev/null; then
+  log "installing docker.io, docker-compose and mmdebstrap"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io mmdebstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose mmdebstrap >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -20,7 +20,7 @@ def archived_cluster(seeded_cluster):
 def test_archiving_configuration_is_the_runbooks(archived_cluster):
     shown = archiving.settings(archived_cluster)
     expected = {"archive_mode": "on", "wal_level": "replica",
-                "archive_command": RUNBOOK_ARCHIVE_COMMAND.format(archive=archived_cluster.archive_dir)}
+                "archive_command": RUNBOOK_ARCHIVE_COMMAND.format(archive=archived_cluster.archive_location)}
     assert {key: shown[key] for key in expected} == expected
 
 

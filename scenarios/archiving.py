@@ -42,7 +42,9 @@ def switch_and_wait(cluster, timeout: float = 30) -> str:
 
     Returns the segment name. Raises ArchivingError naming why it did not arrive.
     """
-    segment = cluster.scalar("SELECT pg_walfile_name(pg_switch_wal())")
+    with cluster.connect() as conn:  # a record first: with no WAL since the last switch, pg_switch_wal()
+        conn.execute("SELECT pg_logical_emit_message(false, 'pgdrill', 'switch')")  # names an old segment
+        segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
 
     def arrived() -> bool:
         stats = archiver_stats(cluster)

@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fixtures.cluster import ServerDied, TarError, wait_until_writable
@@ -47,6 +47,7 @@ class BaseBackup:
     start_lsn: int
     end_lsn: int
     seconds: float
+    finished_at: float = 0.0  # client clock when pg_basebackup returned: an upper bound of the stop time
 
     @property
     def start_segment(self) -> str:
@@ -57,11 +58,11 @@ class BaseBackup:
         return segment_name(self.timeline, self.end_lsn)
 
     @classmethod
-    def read(cls, path: Path, seconds: float = 0.0) -> "BaseBackup":
+    def read(cls, path: Path, seconds: float = 0.0, finished_at: float = 0.0) -> "BaseBackup":
         manifest = json.loads((path / "backup_manifest").read_text())
         ranges = manifest["WAL-Ranges"]
         return cls(path, int(ranges[0]["Timeline"]), parse_lsn(ranges[0]["Start-LSN"]),
-                   parse_lsn(ranges[-1]["End-LSN"]), seconds)
+                   parse_lsn(ranges[-1]["End-LSN"]), seconds, finished_at)
 
 
 def parse_lsn(text: str) -> int:
@@ -84,7 +85,7 @@ def take(cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 360
     """The runbook's pg_basebackup -Ft -z -P, with --checkpoint=fast (the runbook omits it)."""
     started = time.perf_counter()
     cluster.basebackup(dest, fast=fast_checkpoint, timeout=timeout)
-    return BaseBackup.read(dest, time.perf_counter() - started)
+    return BaseBackup.read(dest, time.perf_counter() - started, time.time())
 
 
 def extract(cluster, backup: BaseBackup, with_pg_wal: bool = True) -> None:
@@ -112,7 +113,7 @@ def verify(cluster, backup: BaseBackup, workdir: Path) -> str:
             (tree / "pg_wal").mkdir(exist_ok=True)
             _untar_for_verify(backup.path / "pg_wal.tar.gz", tree / "pg_wal")
         result = subprocess.run([cluster.installation.tool("pg_verifybackup"), "-m", str(backup.path / "backup_manifest"),
-                                 "--no-parse-wal", str(tree)], capture_output=True, text=True)
+                                 str(tree)], capture_output=True, text=True)  # checks files and the WAL in pg_wal/
         if result.returncode != 0:
             raise DrillFailure("BASEBACKUP_CORRUPT", f"pg_verifybackup rejects {backup.path}: "
                                                      f"{' '.join((result.stderr or result.stdout).split())[:300]}")
@@ -144,37 +145,43 @@ def check_archive_continuity(archive_dir: Path, start_segment: str, until_segmen
 
 
 def check_archive_readable(cluster, archive_dir: Path, segments: list[str]) -> None:
-    """pg_waldump over the archived range: a corrupt record before the last segment is named."""
+    """pg_waldump over the archived range (complete segments only): any error names the bad segment."""
     if not segments:
         return
     result = subprocess.run([cluster.installation.tool("pg_waldump"), "-q", "-p", str(archive_dir),
                              segments[0], segments[-1]], capture_output=True, text=True)
-    error = (result.stderr or "").strip()
-    match = re.search(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)", error)
-    if not match:
+    if result.returncode == 0:
         return
-    bad = segment_name(int(segments[0][:8], 16), parse_lsn(match.group(1)))
-    if bad < segments[-1]:
-        raise DrillFailure("WAL_CORRUPT", f"archived WAL segment {bad} is corrupt: {' '.join(error.split())[:300]}; "
-                                          f"recovery would stop there and silently lose everything after it")
+    error = " ".join((result.stderr or result.stdout or f"exit {result.returncode}").split())[:300]
+    match = re.search(r"error in WAL record at ([0-9A-F]+/[0-9A-F]+)", error)
+    if match:
+        bad = segment_name(int(segments[0][:8], 16), parse_lsn(match.group(1)))
+        raise DrillFailure("WAL_CORRUPT", f"archived WAL segment {bad} is corrupt: {error}; recovery would stop "
+                                          f"there and silently lose everything after it")
+    raise DrillFailure("WAL_UNREADABLE", f"pg_waldump cannot read the archived WAL {segments[0]}..{segments[-1]}: {error}")
 
 
-def backup_stop_time(archive_dir: Path, backup: BaseBackup) -> datetime | None:
-    """STOP TIME from the backup history file (<segment>.<offset>.backup) in the archive."""
+def backup_stop_time(archive_dir: Path, backup: BaseBackup) -> datetime:
+    """STOP TIME from the backup history file (<segment>.<offset>.backup) in the archive.
+
+    It is written in the server's log_timezone; when that is not UTC the abbreviation cannot be read
+    reliably, and the client's clock when pg_basebackup returned (a later moment) is used instead.
+    """
     for path in archive_dir.glob(f"{backup.start_segment}.*.backup"):
-        match = re.search(r"STOP TIME: (.+)", path.read_text())
+        match = re.search(r"STOP TIME: (.+) (UTC|GMT)\s*$", path.read_text(), re.MULTILINE)
         if match:
-            return datetime.strptime(match.group(1).strip(), "%Y-%m-%d %H:%M:%S %Z")
-    return None
+            return datetime.strptime(match.group(1).strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return datetime.fromtimestamp(backup.finished_at, timezone.utc)
 
 
 def start_recovery(cluster, dbname: str, timeout: float = 900) -> float:
     """Start the restored server and wait for the first write after promotion; map a startup FATAL."""
+    log_from = cluster.log_size()
     cluster.start(wait=False)
     try:
         return wait_until_writable(cluster, dbname, timeout=timeout)
     except ServerDied:
-        log = cluster.log_tail(60)
+        log = cluster.log_since(log_from)
         for text, (code, meaning) in STARTUP_FATALS.items():
             if text in log:
                 raise DrillFailure(code, f"{meaning} (server: FATAL: {text})") from None

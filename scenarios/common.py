@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from fixtures.cluster import ClusterError
 from fixtures.seed import DATABASE
 from fixtures.writer import AckWriter, commit_times, surviving
 from scenarios import archiving, checklist
 from scenarios.checks import Check, NotRun, run_check
 from scenarios.measure import measure_rpo
-from scenarios.result import INFO, DrillFailure, ScenarioResult
+from scenarios.result import WARNING, DrillFailure, ScenarioResult
 from scenarios.targets import Target
 
 
@@ -36,6 +35,7 @@ class DrillContext:
     restore_jobs: int = 1
     health_urls: tuple[str, ...] = ()
     faults: dict[str, Callable] = field(default_factory=dict)
+    closers: list[Callable[[], object]] = field(default_factory=list)
 
     def result(self, scenario_id: str, number: int) -> ScenarioResult:
         target = self.targets[scenario_id]
@@ -49,9 +49,10 @@ class DrillContext:
 class Workload:
     """The ack-tracking writer around a disaster: started early, stopped and sampled just before it."""
 
-    def __init__(self, cluster, rate: float) -> None:
+    def __init__(self, ctx: DrillContext, cluster) -> None:
         self.cluster = cluster
-        self.writer = AckWriter(cluster, DATABASE, rate=rate).start()
+        self.writer = AckWriter(cluster, DATABASE, rate=ctx.writer_rate).start()
+        ctx.closers.append(self.writer.stop)  # a scenario that breaks midway still stops its writer
         self.commit_ts: dict[int, float] = {}
         self.acked: set[int] = set()
         self.lsn: dict[int, str] = {}
@@ -75,18 +76,28 @@ class Workload:
         result.lost_acknowledged_transactions = len(rpo.lost)
         result.facts.update(acknowledged=rpo.acknowledged, survivors=rpo.survivors,
                             lost_range=[rpo.lost[0], rpo.lost[-1]] if rpo.lost else None)
+        if rpo.lower_bound:
+            result.find("RPO_LOWER_BOUND", f"every acknowledged marker was lost: RPO is at least {rpo.rpo_seconds} s "
+                                           "(it reaches back before the workload started)", WARNING)
         return present
 
 
-def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None]) -> ScenarioResult:
-    """Run a scenario body; turn what breaks into the result's failure and findings; judge it."""
+def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None], ctx: DrillContext) -> ScenarioResult:
+    """Run a scenario body; turn whatever breaks into the result's failure and findings; judge it.
+
+    Every exception becomes a failed result (a scenario is never silently missing from the
+    summary); KeyboardInterrupt still propagates, after the writers are stopped.
+    """
     try:
         body(result)
     except DrillFailure as exc:
         result.failure = str(exc)
         result.find(exc.code, str(exc))
-    except (ClusterError, AssertionError, OSError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, with its type, as the scenario's failure
         result.failure = f"{type(exc).__name__}: {exc}"
+    finally:
+        while ctx.closers:
+            ctx.closers.pop()()
     result.judge()
     return result
 
@@ -116,7 +127,7 @@ def verify_all(ctx: DrillContext, result: ScenarioResult, cluster, snapshot, *, 
                old_timeline: int | None, backup_check: Check | None) -> None:
     """The whole checklist; a corrupt page found offline becomes its own finding too."""
     started = time.perf_counter()
-    checks = checklist.verify(cluster, snapshot, ctx.installation, ctx.health_urls)
+    checks = checklist.verify(cluster, snapshot, ctx.installation, ctx.health_urls, physical=physical)
     if physical:
         checks.append(checksums_offline(cluster))
     else:

@@ -273,13 +273,14 @@ def checklist_cannot_fail(ctx: ProbeContext) -> list[RunbookDefect]:
 
 def sqlalchemy_string_execute(ctx: ProbeContext) -> list[RunbookDefect]:
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import ObjectNotExecutableError
     cluster = ctx.make_cluster("defect-sqlalchemy", seeded=False)
-    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/postgres")
+    engine = create_engine(cluster.sqlalchemy_url("postgres"))
     try:
         with engine.connect() as conn:
             conn.execute("SELECT 1")  # the runbook's L01 connection test, verbatim
         return []
-    except Exception as exc:  # noqa: BLE001 - whatever SQLAlchemy 2 raises is the evidence
+    except ObjectNotExecutableError as exc:
         return [RunbookDefect("SQLALCHEMY2_STRING_EXECUTE", "checklist",
                               "the application connectivity test `conn.execute('SELECT 1')` fails on SQLAlchemy 2",
                               "conn.execute(text('SELECT 1'))", f"{type(exc).__name__}: {one_line(exc, 160)}")]
@@ -292,7 +293,7 @@ def pg_wal_tar_ignored(ctx: ProbeContext) -> list[RunbookDefect]:
     cluster.write_auto_conf({"restore_command": "/bin/false"}, append=True)  # the backup's WAL not archived yet
     touch_signal(cluster, "recovery.signal")
     fatal = start_outcome(cluster)
-    if not fatal:
+    if "could not locate required checkpoint record" not in fatal:
         return []
     return [RunbookDefect("PG_WAL_TAR_IGNORED", "physical_restore",
                           "Scenario 2 extracts only base.tar.gz; -Ft -z also writes pg_wal.tar.gz, without which the "

@@ -45,7 +45,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("s1-logical")
         dump, globals_sql = ctx.workdir / "agentic_platform.dump", ctx.workdir / "globals.sql"
-        workload = Workload(cluster, ctx.writer_rate)
+        workload = Workload(ctx, cluster)
         time.sleep(ctx.load_seconds / 2)
         with result.step("backup", "pg_dumpall --globals-only (roles are not in pg_dump)"):
             cluster.tool("pg_dumpall", "--globals-only", stdout_path=globals_sql)
@@ -84,4 +84,4 @@ def run(ctx: DrillContext) -> ScenarioResult:
             verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
             workload.judge(result, cluster)
 
-    return execute(result, body)
+    return execute(result, body, ctx)

@@ -16,6 +16,7 @@ class RpoMeasure:
     lost: list[int]
     acknowledged: int
     survivors: int
+    lower_bound: bool = False  # every marker was lost: the true RPO reaches back before the first one
 
 
 def measure_rpo(commit_ts: dict[int, float], acked: set[int], present: set[int]) -> RpoMeasure:
@@ -28,7 +29,7 @@ def measure_rpo(commit_ts: dict[int, float], acked: set[int], present: set[int])
         rpo = max(commit_ts[s] for s in acked) - min(commit_ts[s] for s in acked)
     else:
         rpo = max(commit_ts[s] for s in acked) - max(commit_ts[s] for s in kept)
-    return RpoMeasure(round(max(rpo, 0.0), 3), lost, len(acked), len(kept))
+    return RpoMeasure(round(max(rpo, 0.0), 3), lost, len(acked), len(kept), lower_bound=bool(lost) and not kept)
 
 
 def pitr_exactness(commit_ts: dict[int, float], target: float, present: set[int]) -> tuple[list[int], list[int]]:

@@ -83,7 +83,7 @@ def reset_recovery_settings(result: ScenarioResult, cluster) -> None:
 def judge_physical_loss(result: ScenarioResult, workload: Workload, present: set[int], archived_end_lsn: int) -> None:
     """Lost markers whose WAL was archived are real data loss; those only in unarchived WAL are expected."""
     lost = workload.acked - present
-    in_archive = sorted(s for s in lost if parse_lsn(workload.lsn[s]) < archived_end_lsn)
+    in_archive = sorted(s for s in lost if parse_lsn(workload.lsn[s]) <= archived_end_lsn)
     if in_archive:
         result.find("ARCHIVED_DATA_LOST", f"{len(in_archive)} acknowledged transactions were lost although their WAL "
                                           f"had been archived (markers {in_archive[0]}..{in_archive[-1]})")
@@ -111,7 +111,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("s2-physical")
-        workload = Workload(cluster, ctx.writer_rate)
+        workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
         time.sleep(ctx.load_seconds)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
@@ -135,4 +135,4 @@ def run(ctx: DrillContext) -> ScenarioResult:
             present = workload.judge(result, cluster)
             judge_physical_loss(result, workload, present, archived_until)
 
-    return execute(result, body)
+    return execute(result, body, ctx)

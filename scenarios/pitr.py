@@ -34,7 +34,7 @@ def format_target(moment: datetime) -> str:
 def check_target_after_backup(cluster, backup, target: datetime) -> None:
     """A target before the backup's end cannot be reached from it: say so before starting."""
     stop = basebackup.backup_stop_time(cluster.archive_dir, backup)
-    if stop is not None and target < stop.replace(tzinfo=timezone.utc):
+    if target < stop:
         raise DrillFailure("PITR_TARGET_BEFORE_BACKUP",
                            f"the recovery target {format_target(target)} lies before the base backup's consistency "
                            f"point (backup STOP TIME {stop:%Y-%m-%d %H:%M:%S} UTC): this backup cannot reach it")
@@ -63,7 +63,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("s3-pitr")
-        workload = Workload(cluster, ctx.writer_rate)
+        workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
         time.sleep(ctx.load_seconds)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
@@ -96,15 +96,28 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("step 7", "verify: where recovery stopped, markers exact around the target, checklist"):
             verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
                        backup_check=backup_check)
-            before_disaster = {s for s, ts in workload.commit_ts.items() if ts < disaster_at.timestamp()}
+            before_disaster = {a.seq for a in workload.writer.acks if a.acked_at < t0}
             present = workload.judge(result, cluster, acked=before_disaster)
-            missing, extra = pitr_exactness(workload.commit_ts, target.timestamp(), present)
-            if missing:
-                result.find("PITR_MISSED_COMMITS", f"{len(missing)} markers committed at or before the target are "
-                                                   f"missing (first {missing[0]})")
-            if extra:
-                result.find("PITR_OVERSHOT", f"{len(extra)} markers committed after the target are present "
-                                             f"(first {extra[0]}): recovery went past the target")
-            result.facts["pitr_exact"] = not missing and not extra
+            judge_stop_point(result, workload, target, present)
 
-    return execute(result, body)
+    return execute(result, body, ctx)
+
+
+def judge_stop_point(result: ScenarioResult, workload, target: datetime, present: set[int]) -> None:
+    """PITR is proved only by markers on both sides of the target and by the server's stop line."""
+    if not str(result.facts.get("recovery_stop", "")).startswith("recovery stopping before commit"):
+        result.find("PITR_STOP_UNCONFIRMED", "the server did not log 'recovery stopping before commit ...': "
+                                             f"where recovery stopped is unproven ({result.facts.get('recovery_stop')!r})")
+    before = [s for s, ts in workload.commit_ts.items() if ts <= target.timestamp()]
+    after = [s for s, ts in workload.commit_ts.items() if ts > target.timestamp()]
+    if not before or not after:
+        result.find("PITR_UNPROVEN", f"no markers committed {'before' if not before else 'after'} the target: "
+                                     "exactness around it cannot be shown")
+    missing, extra = pitr_exactness(workload.commit_ts, target.timestamp(), present)
+    if missing:
+        result.find("PITR_MISSED_COMMITS", f"{len(missing)} markers committed at or before the target are "
+                                           f"missing (first {missing[0]})")
+    if extra:
+        result.find("PITR_OVERSHOT", f"{len(extra)} markers committed after the target are present "
+                                     f"(first {extra[0]}): recovery went past the target")
+    result.facts["pitr_exact"] = bool(before and after) and not missing and not extra

@@ -70,10 +70,10 @@ def test_seed_throughput(benchmark, bench_cluster, method):
             load(db, BENCH_SCALE)
 
     def raw_copy() -> None:
-        from fixtures.seed import SCHEMA
+        from fixtures.seed import SCHEMA, VECTORS
         with bench_cluster.connect("agentic_platform", autocommit=False) as db, db.cursor() as cur:
             reset(db)
-            cur.execute(SCHEMA)
+            cur.execute(SCHEMA + VECTORS)
             for table, data in prepared.items():
                 with cur.copy(f"COPY {table} ({COLUMNS[table]}) FROM STDIN") as copy:
                     copy.write(data)
