@@ -174,10 +174,14 @@ def backup_stop_time(archive_dir: Path, backup: BaseBackup) -> datetime:
     return datetime.fromtimestamp(backup.finished_at, timezone.utc)
 
 
-def start_recovery(cluster, dbname: str, timeout: float = 900) -> float:
-    """Start the restored server and wait for the first write after promotion; map a startup FATAL."""
-    log_from = cluster.log_size()
-    cluster.start(wait=False)
+def start_recovery(cluster, dbname: str, timeout: float = 900, already_started: bool = False) -> float:
+    """Start the restored server and wait for the first write after promotion; map a startup FATAL.
+
+    already_started: something else (docker-compose up) started it; only wait and judge.
+    """
+    log_from = 0 if already_started else cluster.log_size()
+    if not already_started:
+        cluster.start(wait=False)
     try:
         return wait_until_writable(cluster, dbname, timeout=timeout)
     except ServerDied:

@@ -33,7 +33,7 @@ class DrillContext:
     writer_rate: float = 20.0
     load_seconds: float = 1.5
     restore_jobs: int = 1
-    health_urls: tuple[str, ...] = ()
+    health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)
 
