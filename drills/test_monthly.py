@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import tempfile
+from pathlib import Path
 
 import allure
 import pytest
 
+from reports import plots
 from reports.summary import SCENARIO_PROPERTY
 from scenarios import logical, physical, pitr
 
@@ -17,24 +22,57 @@ SCENARIOS = {
 }
 
 
+def label(request, drill_config, pg_installation, scenario_id: str, story: str) -> None:
+    """Allure labels: epic, feature = scenario, story = runbook section, severity, link, parameters."""
+    allure.dynamic.epic("Disaster recovery")
+    allure.dynamic.feature(scenario_id)
+    allure.dynamic.story(story)
+    allure.dynamic.severity(allure.severity_level.CRITICAL)
+    anchor = "".join(c for c in story.lower().replace(" ", "-") if c.isalnum() or c in "-_")
+    allure.dynamic.link(f"{drill_config.runbook_url}#{anchor}", name=f"runbook: {story}")
+    for name, value in (("backend", drill_config.pg_backend), ("PostgreSQL", pg_installation.version),
+                        ("seed scale", drill_config.seed_scale)):
+        allure.dynamic.parameter(name, value)
+
+
 def record(request, result) -> None:
     """Hand the result to the summary (via user_properties, which pytest-xdist carries) and to Allure."""
     request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(result.as_dict(), default=str)))
-    table = "\n".join(f"{c.status:8} {c.name}: {c.detail}" for c in result.checks)
-    allure.attach(table, name="recovery verification checklist", attachment_type=allure.attachment_type.TEXT)
-    allure.attach(json.dumps({"rto_seconds": result.rto_seconds, "rto_target_seconds": result.rto_target_seconds,
-                              "rpo_seconds": result.rpo_seconds, "rpo_target_seconds": result.rpo_target_seconds,
-                              "lost_acknowledged_transactions": result.lost_acknowledged_transactions}, indent=2),
-                  name="RTO/RPO", attachment_type=allure.attachment_type.JSON)
+    allure.attach(checks_csv(result), name="recovery verification checklist", attachment_type=allure.attachment_type.CSV)
+    allure.attach(rto_rpo_csv(result), name="RTO/RPO measured vs target", attachment_type=allure.attachment_type.CSV)
+    for name, text in result.evidence.items():
+        allure.attach(text or "(empty)", name=name, attachment_type=allure.attachment_type.TEXT)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = plots.timeline(result.as_dict(), Path(tmp) / "timeline.png")
+        if path is not None:
+            allure.attach.file(str(path), name="timeline of the steps", attachment_type=allure.attachment_type.PNG)
+
+
+def checks_csv(result) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["check", "status", "detail"])
+    writer.writerows([c.name, c.status, c.detail] for c in result.checks)
+    return out.getvalue()
+
+
+def rto_rpo_csv(result) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["measure", "measured (s)", "target (s)", "within target"])
+    for name, value, target in (("RTO", result.rto_seconds, result.rto_target_seconds),
+                                ("RPO", result.rpo_seconds, result.rpo_target_seconds)):
+        writer.writerow([name, "not measured" if value is None else value, target,
+                         "not measured" if value is None else value <= target])
+    writer.writerow(["lost acknowledged transactions", result.lost_acknowledged_transactions, "", ""])
+    return out.getvalue()
 
 
 @pytest.mark.monthly
 @pytest.mark.parametrize("scenario_id", list(SCENARIOS))
-def test_scenario(scenario_id, drill_context, request):
+def test_scenario(scenario_id, drill_context, drill_config, pg_installation, request):
     module, story = SCENARIOS[scenario_id]
-    allure.dynamic.epic("Disaster recovery")
-    allure.dynamic.feature(scenario_id)
-    allure.dynamic.story(story)
+    label(request, drill_config, pg_installation, scenario_id, story)
     result = module.run(drill_context)
     record(request, result)
     assert result.status == "passed", result.explain()

@@ -11,7 +11,7 @@ import pytest
 from fixtures.app import HealthApp
 from fixtures.compose import COMPOSE_TEMPLATE, ComposeService, compose_environment, environment
 from scenarios import rebuild
-from drills.test_monthly import record
+from drills.test_monthly import label, record
 
 pytestmark = [pytest.mark.quarterly, pytest.mark.docker]
 
@@ -58,10 +58,9 @@ def compose_env(rebuild_cluster):
         yield
 
 
-def test_complete_rebuild(compose_env, docker_services, rebuild_cluster, drill_context, request):
-    allure.dynamic.epic("Disaster recovery")
-    allure.dynamic.feature("complete_rebuild")
-    allure.dynamic.story("Scenario 4: Complete System Rebuild")
+def test_complete_rebuild(compose_env, docker_services, rebuild_cluster, drill_context, drill_config,
+                          pg_installation, request):
+    label(request, drill_config, pg_installation, "complete_rebuild", "Scenario 4: Complete System Rebuild")
     app = HealthApp(lambda: rebuild_cluster.connect("agentic_platform"))
     try:
         result = rebuild.run(drill_context, ComposeService(docker_services, rebuild_cluster), app)

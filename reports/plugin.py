@@ -7,9 +7,11 @@ the controller, so one process (the controller, or the only one) writes the summ
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from reports import allure_files, plots, render
 from reports.summary import DEFECT_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 
 
@@ -28,12 +30,19 @@ class SummaryPlugin:
             self.summary.record_test(report.nodeid, report.when, report.outcome)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.writes:
-            self.summary.write(int(exitstatus))
+        if not self.writes:
+            return
+        path = self.summary.write(int(exitstatus))
+        names = plots.draw_all(path.parent, self.summary.data)
+        render.write_human(path.parent, self.summary.data, names)
+        results_dir = session.config.getoption("allure_report_dir", None)
+        if results_dir:
+            allure_files.write(Path(results_dir), self.summary.data)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.summary.written is not None:
-            terminalreporter.write_line(f"pgdrill summary: {self.summary.written.resolve()}")
+            where = self.summary.written.resolve()
+            terminalreporter.write_line(f"pgdrill summary: {where} (and summary.md, summary.html, plots beside it)")
 
 
 @pytest.hookimpl(trylast=True)

@@ -47,6 +47,7 @@ class DrillSummary:
             "started_at": _now(),
             "finished_at": None,
             "backend": config.pg_backend,
+            "image": config.pg_image if config.pg_backend == "docker" else None,
             "postgres_version": installation.version,
             "pgvector_version": installation.pgvector_version,
             "amcheck_available": installation.has_amcheck,

@@ -48,6 +48,7 @@ class BaseBackup:
     end_lsn: int
     seconds: float
     finished_at: float = 0.0  # client clock when pg_basebackup returned: an upper bound of the stop time
+    output: str = ""  # pg_basebackup -P's progress lines
 
     @property
     def start_segment(self) -> str:
@@ -58,11 +59,11 @@ class BaseBackup:
         return segment_name(self.timeline, self.end_lsn)
 
     @classmethod
-    def read(cls, path: Path, seconds: float = 0.0, finished_at: float = 0.0) -> "BaseBackup":
+    def read(cls, path: Path, seconds: float = 0.0, finished_at: float = 0.0, output: str = "") -> "BaseBackup":
         manifest = json.loads((path / "backup_manifest").read_text())
         ranges = manifest["WAL-Ranges"]
         return cls(path, int(ranges[0]["Timeline"]), parse_lsn(ranges[0]["Start-LSN"]),
-                   parse_lsn(ranges[-1]["End-LSN"]), seconds, finished_at)
+                   parse_lsn(ranges[-1]["End-LSN"]), seconds, finished_at, output)
 
 
 def parse_lsn(text: str) -> int:
@@ -84,8 +85,8 @@ def next_segment(name: str) -> str:
 def take(cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 3600) -> BaseBackup:
     """The runbook's pg_basebackup -Ft -z -P, with --checkpoint=fast (the runbook omits it)."""
     started = time.perf_counter()
-    cluster.basebackup(dest, fast=fast_checkpoint, timeout=timeout)
-    return BaseBackup.read(dest, time.perf_counter() - started, time.time())
+    output = cluster.basebackup(dest, fast=fast_checkpoint, timeout=timeout)
+    return BaseBackup.read(dest, time.perf_counter() - started, time.time(), output or "")
 
 
 def extract(cluster, backup: BaseBackup, with_pg_wal: bool = True) -> None:
@@ -174,7 +175,8 @@ def backup_stop_time(archive_dir: Path, backup: BaseBackup) -> datetime:
     return datetime.fromtimestamp(backup.finished_at, timezone.utc)
 
 
-def start_recovery(cluster, dbname: str, timeout: float = 900, already_started: bool = False) -> float:
+def start_recovery(cluster, dbname: str, timeout: float = 900, already_started: bool = False,
+                   evidence: dict | None = None) -> float:
     """Start the restored server and wait for the first write after promotion; map a startup FATAL.
 
     already_started: something else (docker-compose up) started it; only wait and judge.
@@ -186,9 +188,17 @@ def start_recovery(cluster, dbname: str, timeout: float = 900, already_started: 
         return wait_until_writable(cluster, dbname, timeout=timeout)
     except ServerDied:
         log = cluster.log_since(log_from)
-        for text, (code, meaning) in STARTUP_FATALS.items():
-            if text in log:
-                raise DrillFailure(code, f"{meaning} (server: FATAL: {text})") from None
-        fatal = [line for line in log.splitlines() if "FATAL" in line or "PANIC" in line]
-        raise DrillFailure("SERVER_DID_NOT_START", "the restored server did not start: "
-                           + (fatal[-1] if fatal else "no FATAL in the log")) from None
+        raise_startup_failure(log)
+    finally:
+        if evidence is not None:
+            evidence["server log around recovery"] = cluster.log_since(log_from)[-20000:]
+
+
+def raise_startup_failure(log: str) -> None:
+    """Name why the restored server did not start, from its log."""
+    for text, (code, meaning) in STARTUP_FATALS.items():
+        if text in log:
+            raise DrillFailure(code, f"{meaning} (server: FATAL: {text})") from None
+    fatal = [line for line in log.splitlines() if "FATAL" in line or "PANIC" in line]
+    raise DrillFailure("SERVER_DID_NOT_START", "the restored server did not start: "
+                       + (fatal[-1] if fatal else "no FATAL in the log")) from None

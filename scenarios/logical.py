@@ -74,6 +74,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
             restore_globals(cluster, globals_sql)
         with result.step("step 3", "pg_restore --exit-on-error"):
             out = cluster.tool("pg_restore", "--exit-on-error", "-v", "-d", DATABASE, stdin_path=dump, check=False)
+            result.evidence["pg_restore --exit-on-error -v"] = out.stderr[-20000:]
             if out.returncode != 0:
                 raise restore_error(out.stderr)
         t1 = wait_until_writable(cluster, DATABASE)

@@ -35,6 +35,7 @@ def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster):
     """Backup steps shared with PITR: pg_basebackup, then pg_verifybackup as a checklist item."""
     with result.step("backup", "pg_basebackup -Ft -z -P --checkpoint=fast (with backup_manifest)"):
         backup = basebackup.take(cluster, ctx.workdir / "base")
+    result.evidence["pg_basebackup -Ft -z -P --checkpoint=fast"] = backup.output
     result.facts["basebackup_seconds"] = round(backup.seconds, 3)
     result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
     ctx.fault("after_backup", backup, cluster)
@@ -125,7 +126,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         restore_files(ctx, result, cluster, backup, {})
         t_files = time.time()
         with result.step("step 6-7", "start PostgreSQL and monitor recovery until the first write"):
-            t1 = basebackup.start_recovery(cluster, DATABASE)
+            t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         reset_recovery_settings(result, cluster)
         ctx.fault("before_verify", cluster)

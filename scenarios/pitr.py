@@ -87,7 +87,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         t_files = time.time()
         log_from = cluster.log_size()
         with result.step("step 5-6", "start PostgreSQL and monitor recovery until the first write"):
-            t1 = basebackup.start_recovery(cluster, DATABASE)
+            t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
         prove_now_is_no_proof(result, cluster, target)

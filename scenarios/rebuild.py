@@ -101,7 +101,7 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
         t_files = time.time()
         with result.step("step 3-4", "docker-compose up -d postgres; wait for the first write (not sleep 30)"):
             compose.up()
-            t1 = basebackup.start_recovery(cluster, DATABASE, already_started=True)
+            t1 = basebackup.start_recovery(cluster, DATABASE, already_started=True, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         reset_recovery_settings(result, cluster)
         with result.step("step 8", "restart dependent services and ask their /health"):

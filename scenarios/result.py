@@ -81,6 +81,7 @@ class ScenarioResult:
     steps: list[StepRecord] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
     runbook_defects: list[RunbookDefect] = field(default_factory=list)
+    evidence: dict[str, str] = field(default_factory=dict)  # command output, log excerpts: Allure, not summary.json
 
     # ----- steps -----------------------------------------------------------------------------
     @contextmanager
@@ -136,6 +137,7 @@ class ScenarioResult:
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data.pop("evidence")
         data["checks"] = [c.as_dict() for c in self.checks]
         data["findings"] = [f.as_dict() for f in self.findings]
         data["runbook_defects"] = [d.as_dict() for d in self.runbook_defects]

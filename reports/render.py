@@ -1,0 +1,118 @@
+"""summary.md and summary.html: the drill summary a person (an auditor) reads.
+
+A verdict line; the table Scenario | RTO target | RTO measured | RPO target | RPO measured | lost
+transactions | checklist | verdict; then findings, runbook defects with their fixes, and where,
+when, what and who. Values that were not measured say so.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+NOT_MEASURED = "not measured"
+
+
+def seconds(value) -> str:
+    if value is None:
+        return NOT_MEASURED
+    value = float(value)
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.1f} h"
+
+
+def checklist_cell(scenario: dict) -> str:
+    counts = {status: sum(c["status"] == status for c in scenario["checks"]) for status in ("passed", "failed", "not_run")}
+    if not scenario["checks"]:
+        return NOT_MEASURED
+    return f"{counts['passed']} passed, {counts['failed']} failed, {counts['not_run']} not run"
+
+
+def verdict(data: dict) -> str:
+    scenarios = data["scenarios"]
+    if not scenarios:
+        return "NO SCENARIO RAN: nothing was proved"
+    failed = [s["id"] for s in scenarios if s["status"] != "passed"]
+    if failed:
+        return f"FAILED: {', '.join(failed)} did not recover within the targets with a clean checklist"
+    return f"PASSED: all {len(scenarios)} scenarios recovered within their RTO/RPO targets with a clean checklist"
+
+
+def rows(data: dict) -> list[list[str]]:
+    out = []
+    for s in data["scenarios"]:
+        lost = s.get("lost_acknowledged_transactions")
+        out.append([f"{s['id']} ({s['backend']})", seconds(s["rto_target_seconds"]), seconds(s["rto_seconds"]),
+                    seconds(s["rpo_target_seconds"]), seconds(s["rpo_seconds"]),
+                    NOT_MEASURED if lost is None else str(lost), checklist_cell(s), s["status"]])
+    return out
+
+
+HEADER = ["Scenario", "RTO target", "RTO measured", "RPO target", "RPO measured", "lost transactions",
+          "checklist", "verdict"]
+
+
+def forecast_lines(data: dict) -> list[str]:
+    lines = []
+    for f in data.get("forecasts", []):
+        lines.append(f"{f['scenario']}: forecast RTO {seconds(f['forecast_rto_seconds'])} at {f['production_size']} "
+                     f"(target {seconds(f['rto_target_seconds'])}: {f['verdict']}); fitted on measured runs at "
+                     + ", ".join(f"{p['bytes'] / 1e6:.0f} MB: {seconds(p['rto_seconds'])}" for p in f["points"]))
+    return lines
+
+
+def to_markdown(data: dict, plots: list[str]) -> str:
+    lines = [f"# pgdrill drill summary {data['drill_id']}", "", f"**{verdict(data)}**", ""]
+    lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(data)]
+    lines += ["", "## Findings", ""]
+    for s in data["scenarios"]:
+        for f in s["findings"]:
+            lines.append(f"- {s['id']}: **{f['code']}** ({f['severity']}): {f['message']}")
+        for c in s["checks"]:
+            if c["status"] != "passed":
+                lines.append(f"- {s['id']}: check *{c['name']}* {c['status']}: {c['detail']}")
+    if data.get("forecasts"):
+        lines += ["", "## Forecast (not measured: extrapolated from the measured runs)", ""]
+        lines += [f"- {line}" for line in forecast_lines(data)]
+    lines += ["", "## Runbook defects (proved by running the runbook's literal commands)", ""]
+    for d in data["runbook_defects"]:
+        lines.append(f"- **{d['code']}** ({d['scenario']}): {d['message']}. Fix: {d['fix']}. Evidence: {d.get('evidence', '')}")
+    lines += ["", "## Run", ""]
+    for key in ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host", "user",
+                "suite_commit", "targets_file", "seed_scale"):
+        lines.append(f"- {key}: {data.get(key)}")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(data: dict, plots: list[str]) -> str:
+    esc = html.escape
+    table = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"
+    for row in rows(data):
+        cls = "ok" if row[-1] == "passed" else "bad"
+        table += f'<tr class="{cls}">' + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>"
+    findings = "".join(f"<li><b>{esc(f['code'])}</b> ({esc(f['severity'])}) {esc(s['id'])}: {esc(f['message'])}</li>"
+                       for s in data["scenarios"] for f in s["findings"])
+    defects = "".join(f"<li><b>{esc(d['code'])}</b> ({esc(d['scenario'])}): {esc(d['message'])}<br>"
+                      f"<i>fix:</i> {esc(d['fix'])}<br><i>evidence:</i> {esc(d.get('evidence', ''))}</li>"
+                      for d in data["runbook_defects"])
+    forecast = "".join(f"<li>{esc(line)}</li>" for line in forecast_lines(data))
+    images = "".join(f'<p><a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p)}" width="640"></a></p>' for p in plots)
+    run = "".join(f"<li>{esc(k)}: {esc(str(data.get(k)))}</li>" for k in
+                  ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host",
+                   "user", "suite_commit", "targets_file", "seed_scale"))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>pgdrill {esc(data['drill_id'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;
+padding:4px 8px}}tr.ok td:last-child{{background:#cfc}}tr.bad td:last-child{{background:#fcc}}</style></head><body>
+<h1>pgdrill drill summary {esc(data['drill_id'])}</h1><p><b>{esc(verdict(data))}</b></p>
+<table>{table}</table><h2>Findings</h2><ul>{findings or '<li>none</li>'}</ul>
+{'<h2>Forecast (not measured: extrapolated from the measured runs)</h2><ul>' + forecast + '</ul>' if forecast else ''}
+<h2>Runbook defects</h2><ul>{defects or '<li>none proved in this run</li>'}</ul>
+<h2>Plots</h2>{images or '<p>none</p>'}<h2>Run</h2><ul>{run}</ul></body></html>
+"""
+
+
+def write_human(report_dir: Path, data: dict, plots: list[str]) -> None:
+    (report_dir / "summary.md").write_text(to_markdown(data, plots))
+    (report_dir / "summary.html").write_text(to_html(data, plots))
