@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reports import allure_files, plots, render
-from reports.summary import DEFECT_PROPERTY, SCENARIO_PROPERTY, DrillSummary
+from reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 
 
 class SummaryPlugin:
@@ -26,6 +26,8 @@ class SummaryPlugin:
                 self.summary.add_scenario(json.loads(value))
             elif key == DEFECT_PROPERTY and report.when == "call":
                 self.summary.add_defect(json.loads(value))
+            elif key == FORECAST_PROPERTY and report.when == "call":
+                self.summary.data["forecasts"].append(json.loads(value))
         if report.when == "call" or report.outcome != "passed":
             self.summary.record_test(report.nodeid, report.when, report.outcome)
 

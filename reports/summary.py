@@ -14,6 +14,7 @@ from pathlib import Path
 
 SCENARIO_PROPERTY = "pgdrill_scenario"
 DEFECT_PROPERTY = "pgdrill_runbook_defect"
+FORECAST_PROPERTY = "pgdrill_forecast"
 SCHEMA = 1
 
 
@@ -59,6 +60,8 @@ class DrillSummary:
             "suite_commit": _git_commit(),
             "scenarios": [],
             "runbook_defects": [],
+            "forecasts": [],
+            "production_size_bytes": config.production_size,
         }
         return cls(data=data, report_dir=config.dr_report_dir)
 

@@ -32,7 +32,7 @@ class DrillContext:
     backend: str = "local"
     writer_rate: float = 20.0
     load_seconds: float = 1.5
-    restore_jobs: int = 1
+    restore_delay: float = 0.0  # --throttle-restore: a slowed restore, to prove the slowdown gate fails
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)

@@ -59,6 +59,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         ctx.fault("after_backup", dump)
         time.sleep(ctx.load_seconds / 2)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
+        result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
         workload.stop_and_sample()
 
         t0 = time.time()
@@ -73,6 +74,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("step 2a", "restore roles from the globals dump"):
             restore_globals(cluster, globals_sql)
         with result.step("step 3", "pg_restore --exit-on-error"):
+            time.sleep(ctx.restore_delay)
             out = cluster.tool("pg_restore", "--exit-on-error", "-v", "-d", DATABASE, stdin_path=dump, check=False)
             result.evidence["pg_restore --exit-on-error -v"] = out.stderr[-20000:]
             if out.returncode != 0:

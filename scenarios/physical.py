@@ -116,6 +116,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         backup, backup_check = backup_and_prove(ctx, result, cluster)
         time.sleep(ctx.load_seconds)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
+        result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
         old_timeline = current_timeline(cluster)
         workload.stop_and_sample()
         archived_until = archived_end_lsn(cluster)

@@ -67,6 +67,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         backup, backup_check = backup_and_prove(ctx, result, cluster)
         time.sleep(ctx.load_seconds)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
+        result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
         target = cluster.scalar("SELECT clock_timestamp()")
         time.sleep(GAP_SECONDS)
         t0 = time.time()

@@ -93,3 +93,20 @@ def test_scenario_without_measurement_is_not_run_never_passed():
     result = ScenarioResult("pitr", 3, "local", 10, 5)
     result.judge()
     assert result.status == "not_run"
+
+
+def test_forecast_reads_the_fitted_line_at_production_size():
+    from scenarios.forecast import forecast
+    answer = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 12.0}, {"bytes": 2e8, "rto_seconds": 22.0}],
+                      1e10, "10 GB", 1800)
+    assert (answer.intercept_seconds, answer.throughput_bytes_per_second) == (2.0, 1e7)
+    assert answer.forecast_rto_seconds == 1002.0 and answer.verdict == "within target"
+    assert forecast("pitr", answer.points, 1e11, "100 GB", 1800).verdict == "breach"
+
+
+def test_forecast_refuses_what_it_cannot_know():
+    from scenarios.forecast import forecast
+    flat = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}, {"bytes": 2e8, "rto_seconds": 4.0}], 1e10, "10 GB", 60)
+    assert flat.forecast_rto_seconds is None and flat.verdict.startswith("not forecastable")
+    single = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}], 1e10, "10 GB", 60)
+    assert single.verdict.startswith("not forecastable: fewer than two")

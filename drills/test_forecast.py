@@ -1,0 +1,48 @@
+"""RTO forecast at --production-size: each scenario measured at two seed scales, extrapolated, judged."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import allure
+import pytest
+
+from drills.test_monthly import SCENARIOS
+from reports.summary import FORECAST_PROPERTY
+from scenarios.forecast import forecast
+
+pytestmark = pytest.mark.monthly
+SCALE_FACTORS = (1, 10)  # the configured seed scale and ten times it (fixed costs dominate small sizes)
+
+
+@pytest.mark.parametrize("scenario_id", list(SCENARIOS))
+def test_rto_forecast(scenario_id, drill_context, drill_config, request):
+    if drill_config.production_size is None:
+        pytest.skip("not run: no --production-size given, so there is nothing to forecast")
+    allure.dynamic.epic("Disaster recovery")
+    allure.dynamic.feature(scenario_id)
+    allure.dynamic.story("RTO forecast at production size")
+    module, _ = SCENARIOS[scenario_id]
+    measured = []
+    for factor in SCALE_FACTORS:
+        scale = drill_config.seed_scale * factor
+        ctx = replace(drill_context, make_cluster=lambda name, scale=scale, **kw: drill_context.make_cluster(
+            name, scale=scale, **kw), workdir=drill_context.workdir / f"scale-{factor}", closers=[], faults={})
+        ctx.workdir.mkdir()
+        result = module.run(ctx)
+        assert result.status == "passed", f"the measurement at scale {scale:g} failed:\n{result.explain()}"
+        measured.append({"scale": scale, "bytes": result.facts["database_bytes"], "rto_seconds": result.rto_seconds})
+    size_text = f"{drill_config.production_size / 1e9:g} GB"
+    answer = forecast(scenario_id, measured, drill_config.production_size, size_text,
+                      drill_context.targets[scenario_id].rto_seconds)
+    request.node.user_properties.append((FORECAST_PROPERTY, json.dumps(answer.as_dict())))
+    allure.attach(json.dumps(answer.as_dict(), indent=2), name="forecast (measured points, forecast RTO)",
+                  attachment_type=allure.attachment_type.JSON)
+    if answer.verdict.startswith("not forecastable"):
+        pytest.skip(f"not run: {scenario_id}: {answer.verdict}")
+    points = ", ".join(f"{p['bytes'] / 1e6:.0f} MB in {p['rto_seconds']:.1f} s" for p in measured)
+    assert answer.verdict == "within target", (
+        f"FORECAST_RTO_BREACH: {scenario_id} would take {answer.forecast_rto_seconds / 60:.1f} min at {size_text} "
+        f"(forecast from measured {points}; throughput {answer.throughput_bytes_per_second / 1e6:.1f} MB/s), "
+        f"above the {answer.rto_target_seconds / 60:.0f} min target")
