@@ -25,7 +25,7 @@ def test_start_cluster(benchmark, cluster_factory, source):
         cluster_factory._count += 1
         home = cluster_factory.run.path / f"bench-{cluster_factory._count}"
         cluster = LocalCluster.create(cluster_factory.installation, home, "bench", cluster_factory.run.run_id,
-                                      template=template)
+                                      cluster_factory.password, template=template)
         try:
             cluster.start()
             assert cluster.scalar("SELECT 1") == 1
