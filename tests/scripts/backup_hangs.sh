@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Sabotaged backup script: never finishes.
+sleep 600

@@ -1,0 +1,58 @@
+"""Each sabotaged backup/restore script fails the gate with its own sentence; the reference scripts pass.
+
+The healthy direction is drills/test_script_gate.py (the reference scripts) and the first test here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios import scripts_gate
+
+pytestmark = [pytest.mark.slow, pytest.mark.gate]
+ROOT = Path(__file__).resolve().parent.parent
+SABOTAGED = ROOT / "tests" / "scripts"
+BACKUP, RESTORE = ROOT / "scripts" / "backup.sh", ROOT / "scripts" / "restore.sh"
+
+
+def fails_with(result, code: str, words: str) -> None:
+    assert result.status == "failed", result.explain()
+    assert code in [f.code for f in result.findings], result.explain()
+    assert words in result.explain(), result.explain()
+
+
+def test_reference_scripts_pass_both_gates(drill_context):
+    assert scripts_gate.run_logical(drill_context, BACKUP, RESTORE, 120).status == "passed"
+
+
+def test_backup_that_writes_nothing(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_writes_nothing.sh", RESTORE, 60)
+    fails_with(result, "BACKUP_EMPTY", "the backup script exited 0 but wrote no backup set into")
+
+
+def test_backup_with_a_truncated_dump(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_truncated.sh", RESTORE, 120)
+    fails_with(result, "DUMP_TRUNCATED", "agentic_platform.dump is truncated or corrupt")
+
+
+def test_backup_of_the_wrong_database(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_wrong_database.sh", RESTORE, 120)
+    fails_with(result, "BACKUP_WRONG_DATABASE", "is a dump of database 'postgres', not 'agentic_platform'")
+
+
+def test_backup_that_hangs(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_hangs.sh", RESTORE, 3)
+    fails_with(result, "BACKUP_SCRIPT_HUNG", "did not finish within 3 s and was killed")
+
+
+def test_backup_whose_pg_dump_fails_inside_it(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_wrong_port.sh", RESTORE, 60)
+    fails_with(result, "BACKUP_SCRIPT_FAILED", "backup.sh: failed at line")
+
+
+def test_restore_that_skips_wal_replay(drill_context):
+    result = scripts_gate.run_physical(drill_context, BACKUP, SABOTAGED / "restore_skips_replay.sh", 120)
+    fails_with(result, "WAL_REPLAY_SKIPPED", "the restore did not run archive recovery")
+    assert "ARCHIVED_DATA_LOST" in [f.code for f in result.findings]
