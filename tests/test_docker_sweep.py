@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def ours(client, pid: int) -> tuple[list, list]:
     label = {"label": f"{PID_LABEL}={pid}"}
-    return client.containers.list(all=True, filters=label), client.volumes.list(filters=label)
+    return client.containers.list(all=True, filters=label, ignore_removed=True), client.volumes.list(filters=label)
 
 
 def test_killed_drill_is_swept_by_the_next_run(drill_config):
@@ -44,6 +44,7 @@ def test_killed_drill_is_swept_by_the_next_run(drill_config):
         os.killpg(drill.pid, signal.SIGKILL)
         drill.wait(timeout=30)
         left_containers, left_volumes = ours(client, drill.pid)
+        left_containers = [c for c in left_containers if c.name.startswith("pgdrill-")]  # not self-removing helpers
         assert left_containers and left_volumes, "a SIGKILLed run should have left its containers behind"
 
         swept = sweep_stale_docker(client)  # what the next run does first (cluster factory, run dir fixture)
