@@ -18,11 +18,11 @@ SCALE_FACTORS = (1, 10)  # the configured seed scale and ten times it (fixed cos
 
 @pytest.mark.parametrize("scenario_id", list(SCENARIOS))
 def test_rto_forecast(scenario_id, drill_context, drill_config, request):
-    if drill_config.production_size is None:
-        pytest.skip("not run: no --production-size given, so there is nothing to forecast")
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature(scenario_id)
     allure.dynamic.story("RTO forecast at production size")
+    if drill_config.production_size is None:
+        pytest.skip("not run: no --production-size given, so there is nothing to forecast")
     module, _ = SCENARIOS[scenario_id]
     measured = []
     for factor in SCALE_FACTORS:

@@ -35,9 +35,25 @@ def label(request, drill_config, pg_installation, scenario_id: str, story: str) 
         allure.dynamic.parameter(name, value)
 
 
+def human(seconds) -> str:
+    return "not measured" if seconds is None else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def record(request, result) -> None:
     """Hand the result to the summary (via user_properties, which pytest-xdist carries) and to Allure."""
     request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(result.as_dict(), default=str)))
+    allure.dynamic.title(f"{result.id} ({result.backend}): {result.status}, RTO {human(result.rto_seconds)} "
+                         f"(target {human(result.rto_target_seconds)}), RPO {human(result.rpo_seconds)} "
+                         f"(target {human(result.rpo_target_seconds)})")
+    allure.dynamic.description(
+        f"Runbook scenario {result.number} run end to end on the {result.backend} backend: disaster injected, "
+        f"recovered with the runbook's corrected commands, judged by the recovery verification checklist, RTO "
+        f"and RPO. Lost acknowledged transactions: {result.lost_acknowledged_transactions}.")
+    findings = "\n".join(f"{f.code} ({f.severity}): {f.message}" for f in result.findings) or "none"
+    defects = "\n".join(f"{d.code}: {d.message}\n  fix: {d.fix}\n  evidence: {d.evidence}"
+                         for d in result.runbook_defects)
+    allure.attach(findings + ("\n\nrunbook defects proved here:\n" + defects if defects else ""),
+                  name="findings", attachment_type=allure.attachment_type.TEXT)
     allure.attach(checks_csv(result), name="recovery verification checklist", attachment_type=allure.attachment_type.CSV)
     allure.attach(rto_rpo_csv(result), name="RTO/RPO measured vs target", attachment_type=allure.attachment_type.CSV)
     for name, text in result.evidence.items():
@@ -52,7 +68,7 @@ def checks_csv(result) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["check", "status", "detail"])
-    writer.writerows([c.name, c.status, c.detail] for c in result.checks)
+    writer.writerows([c.name, c.status.replace("_", " "), c.detail] for c in result.checks)
     return out.getvalue()
 
 
@@ -63,8 +79,8 @@ def rto_rpo_csv(result) -> str:
     for name, value, target in (("RTO", result.rto_seconds, result.rto_target_seconds),
                                 ("RPO", result.rpo_seconds, result.rpo_target_seconds)):
         writer.writerow([name, "not measured" if value is None else value, target,
-                         "not measured" if value is None else value <= target])
-    writer.writerow(["lost acknowledged transactions", result.lost_acknowledged_transactions, "", ""])
+                         "not measured" if value is None else "yes" if value <= target else "NO"])
+    writer.writerow(["lost acknowledged transactions", result.lost_acknowledged_transactions, "(judged by RPO)", "-"])
     return out.getvalue()
 
 
@@ -73,7 +89,8 @@ def rto_rpo_csv(result) -> str:
 def test_scenario(scenario_id, drill_context, drill_config, pg_installation, cluster_factory, benchmark, request):
     module, story = SCENARIOS[scenario_id]
     label(request, drill_config, pg_installation, scenario_id, story)
-    cluster_factory.seeded_template()  # seeding is set-up, not recovery: keep it out of the timing
+    with allure.step("set-up: the seeded template cluster (not part of the drill's timing)"):
+        cluster_factory.seeded_template()  # seeding is set-up, not recovery: keep it out of the timing
     result = benchmark.pedantic(module.run, args=(drill_context,), rounds=1, iterations=1)
     benchmark.extra_info.update(rto_seconds=result.rto_seconds, rpo_seconds=result.rpo_seconds,
                                 lost_acknowledged_transactions=result.lost_acknowledged_transactions,

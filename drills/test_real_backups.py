@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import allure
 import pytest
 
 from drills.test_monthly import label, record
@@ -12,6 +13,8 @@ pytestmark = pytest.mark.monthly
 
 @pytest.fixture
 def backup_dir(drill_config):
+    allure.dynamic.epic("Disaster recovery")
+    allure.dynamic.feature("real backups")
     if drill_config.backup_dir is None:
         pytest.skip("not run: no --backup-dir given (this test restores backups actually taken)")
     return drill_config.backup_dir

@@ -22,7 +22,12 @@ pytestmark = pytest.mark.monthly
 def test_runbook_defect(probe, drill_context, request):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("runbook defects")
+    allure.dynamic.story("the runbook's literal commands on PostgreSQL 16")
     defects = PROBES[probe](ProbeContext(drill_context.make_cluster, drill_context.workdir))
+    allure.dynamic.title("Runbook defect proved: " + ", ".join(d.code for d in defects) if defects
+                         else f"Runbook probe {probe}: not reproduced")
+    allure.dynamic.description("\n\n".join(f"{d.message}. Fix: {d.fix}" for d in defects)
+                               or "The runbook's literal command behaved as the runbook says.")
     for defect in defects:
         request.node.user_properties.append((DEFECT_PROPERTY, json.dumps(defect.as_dict())))
         allure.attach(f"{defect.message}\nfix: {defect.fix}\nevidence: {defect.evidence}", name=defect.code,

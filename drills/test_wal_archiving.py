@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import allure
 import pytest
 
 from fixtures.cluster import RUNBOOK_ARCHIVE_COMMAND
@@ -14,6 +15,9 @@ pytestmark = pytest.mark.smoke
 @pytest.fixture
 def archived_cluster(seeded_cluster):
     """The seeded cluster, with nothing yet asked of its archiver."""
+    allure.dynamic.epic("Disaster recovery")
+    allure.dynamic.feature("WAL archiving")
+    allure.dynamic.story("WAL Archiving Configuration / Verification")
     return seeded_cluster
 
 

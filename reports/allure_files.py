@@ -26,7 +26,7 @@ CATEGORIES = [
 def environment(data: dict) -> dict[str, str]:
     return {
         "PostgreSQL": str(data.get("postgres_version")), "pgvector": str(data.get("pgvector_version")),
-        "backend": str(data.get("backend")), "image": str(data.get("image") or "-"),
+        "backend": str(data.get("backend")), **({"image": data["image"]} if data.get("image") else {}),
         "host": str(data.get("host")), "git.commit": str(data.get("suite_commit")),
         "drill.id": str(data.get("drill_id")), "seed.scale": str(data.get("seed_scale")),
         "targets": str(data.get("targets_file") or "runbook defaults"),

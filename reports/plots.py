@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -37,13 +38,14 @@ def timeline(scenario: dict, path: Path) -> Path | None:
     steps = scenario.get("steps") or []
     if not steps:
         return None
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(steps) + 1))
+    fig, ax = plt.subplots(figsize=(14, 0.45 * len(steps) + 1.5))
     start = 0.0
     for i, step in enumerate(steps):
         color = "tab:green" if step["status"] == "passed" else "tab:red"
         ax.barh(i, step["seconds"], left=start, color=color)
         start += step["seconds"]
-    ax.set_yticks(range(len(steps)), [s["name"].split("· ", 1)[-1][:60] for s in steps], fontsize=7)
+    labels = [textwrap.shorten(s["name"].split("· ", 1)[-1], 70, placeholder="…") for s in steps]
+    ax.set_yticks(range(len(steps)), labels, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the first step")
     ax.set_title(f"{scenario['id']} ({scenario['backend']}): steps")
