@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
-import allure
 import pytest
 
 from fixtures.app import HealthApp

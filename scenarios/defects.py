@@ -8,7 +8,6 @@ the clusters of the corrected scenarios: they make their own.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import threading

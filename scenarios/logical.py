@@ -8,7 +8,6 @@ the database; 3 pg_restore; 4 verify; 5 restart services. Corrections: roles com
 
 from __future__ import annotations
 
-import re
 import time
 
 from fixtures.cluster import wait_until_writable

@@ -14,10 +14,10 @@ import time
 
 from fixtures.seed import DATABASE
 from scenarios import archiving, basebackup, checklist
-from scenarios.basebackup import BaseBackup, parse_lsn, segment_name
+from scenarios.basebackup import BaseBackup, parse_lsn
 from scenarios.checks import run_check
 from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.result import INFO, DrillFailure, ScenarioResult
+from scenarios.result import INFO, ScenarioResult
 
 SCENARIO = "physical_restore"
 RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")
@@ -95,6 +95,15 @@ def judge_physical_loss(result: ScenarioResult, workload: Workload, present: set
                                            f"yet archived when the data directory was lost (archive_timeout = 0)", INFO)
 
 
+def verify_physical(ctx: DrillContext, result: ScenarioResult, cluster, snapshot, old_timeline: int, backup_check,
+                    workload: Workload, archived_until: int) -> set[int]:
+    """Checklist, RPO, and whether the lost commits had been archived: every physical recovery's verdict."""
+    verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline, backup_check=backup_check)
+    present = workload.judge(result, cluster)
+    judge_physical_loss(result, workload, present, archived_until)
+    return present
+
+
 def archived_end_lsn(cluster) -> int:
     """The LSN where the last archived segment ends (sampled before the disaster)."""
     last = archiving.archiver_stats(cluster)["last_archived_wal"] or "0" * 24
@@ -132,9 +141,6 @@ def run(ctx: DrillContext) -> ScenarioResult:
         reset_recovery_settings(result, cluster)
         ctx.fault("before_verify", cluster)
         with result.step("step 8", "verify (recovery verification checklist)"):
-            verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
-                       backup_check=backup_check)
-            present = workload.judge(result, cluster)
-            judge_physical_loss(result, workload, present, archived_until)
+            verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
 
     return execute(result, body, ctx)

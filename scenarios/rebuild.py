@@ -15,9 +15,9 @@ import time
 
 from fixtures.seed import DATABASE
 from scenarios import archiving, basebackup, checklist
-from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.physical import (archived_end_lsn, backup_and_prove, current_timeline, judge_physical_loss,
-                                record_rto, reset_recovery_settings, restore_command)
+from scenarios.common import DrillContext, Workload, execute
+from scenarios.physical import (archived_end_lsn, backup_and_prove, current_timeline, record_rto,
+                                reset_recovery_settings, restore_command, verify_physical)
 from scenarios.result import INFO, RunbookDefect, ScenarioResult
 
 SCENARIO = "complete_rebuild"
@@ -108,10 +108,7 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             app.start()
         ctx.fault("before_verify", cluster)
         with result.step("verify", "recovery verification checklist, with the application's health URL"):
-            verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
-                       backup_check=backup_check)
-            present = workload.judge(result, cluster)
-            judge_physical_loss(result, workload, present, archived_until)
+            verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
             loss_without_saved_archive(result, workload, backup)
         prove_archive_not_on_volume(result, cluster)
 

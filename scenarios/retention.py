@@ -14,7 +14,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from scenarios.basebackup import DrillFailure, check_archive_continuity, next_segment

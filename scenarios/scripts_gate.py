@@ -21,7 +21,7 @@ from fixtures.seed import APP_ROLE, DATABASE
 from scenarios import archiving, basebackup, checklist
 from scenarios.checks import Check
 from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.physical import archived_end_lsn, current_timeline, judge_physical_loss, record_rto
+from scenarios.physical import archived_end_lsn, current_timeline, record_rto, verify_physical
 from scenarios.result import DrillFailure, ScenarioResult
 
 REFERENCE = Path(__file__).resolve().parent.parent / "scripts"
@@ -163,10 +163,9 @@ def run_physical(ctx: DrillContext, backup_script: Path, restore_script: Path, t
             t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         with result.step("verify", "recovery verification checklist"):
-            verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
-                       backup_check=Check("base backup verified (pg_verifybackup)", "passed", backup_check))
-            present = workload.judge(result, cluster)
-            judge_physical_loss(result, workload, present, archived_until)
+            verify_physical(ctx, result, cluster, snapshot, old_timeline,
+                            Check("base backup verified (pg_verifybackup)", "passed", backup_check),
+                            workload, archived_until)
             if cluster.scalar("SELECT timeline_id FROM pg_control_checkpoint()") == old_timeline:
                 result.find("WAL_REPLAY_SKIPPED", "the restore did not run archive recovery: the server came up on "
                                                   "the old timeline with only the backup's own WAL")

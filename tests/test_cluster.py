@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +13,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fixtures.ports import claim_port
 from fixtures.runstate import NotOurs, RunDir, assert_ours, sweep_stale
 
 ROOT = Path(__file__).resolve().parent.parent
