@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from fixtures.cluster import wait_until_writable
+from fixtures.sql import SUPERUSER
 from scenarios import basebackup, checklist
 from scenarios.checks import run_check
 from scenarios.common import DrillContext, execute
@@ -58,6 +59,18 @@ def manifest_for(path: Path) -> dict | None:
         if candidate.is_file():
             return json.loads(candidate.read_text())
     return None
+
+
+def without_superuser(globals_sql: Path, workdir: Path) -> Path:
+    """A copy of the globals dump without the lines for the superuser the drill connects as.
+
+    Restoring them would give the scratch server production's superuser password, and lock the drill out.
+    """
+    kept = [line for line in globals_sql.read_text().splitlines(keepends=True)
+            if not line.startswith((f"CREATE ROLE {SUPERUSER};", f"ALTER ROLE {SUPERUSER} "))]
+    copy = workdir / "globals-without-superuser.sql"
+    copy.write_text("".join(kept))
+    return copy
 
 
 def check_complete(result: ScenarioResult, cluster, dump: Path, kind: str) -> None:
@@ -133,7 +146,8 @@ def restore_dump(ctx: DrillContext, dump: Path) -> ScenarioResult:
         with result.step("restore", "globals (when beside the dump), CREATE DATABASE, restore"):
             globals_sql = dump.parent / "globals.sql"
             if globals_sql.is_file():
-                cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=globals_sql, check=False)
+                cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=without_superuser(globals_sql, ctx.workdir),
+                             check=False)
             cluster.query(f'CREATE DATABASE "{dbname}"')
             if kind == "plain":
                 out = cluster.tool("psql", "-X", "-q", "-d", dbname, stdin_path=dump, check=False)
@@ -174,6 +188,10 @@ def restore_base(ctx: DrillContext, base: Path, wal_archive: Path | None, target
             cluster.wipe_data()
             cluster.make_empty_data_dir()
             basebackup.extract(cluster, backup)
+            # the backup's own pg_hba.conf asks for production passwords the drill does not have: this scratch
+            # server listens on 127.0.0.1 only and belongs to the run, so it trusts local TCP instead
+            cluster.write_data_file("pg_hba.conf", "host all all 127.0.0.1/32 trust\n"
+                                                   "host replication all 127.0.0.1/32 trust\n")
             cluster.write_data_file("recovery.signal", "")
             settings = {"restore_command": f"cp {wal_archive}/%f %p" if wal_archive else "/bin/false",
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's

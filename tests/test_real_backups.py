@@ -20,6 +20,8 @@ BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
 def taken(make_cluster, drill_context):
     """A backup set written by scripts/backup.sh, and a copy of the source's WAL archive."""
     cluster = make_cluster("source")
+    cluster.query("ALTER ROLE postgres PASSWORD 'a-production-secret'")  # production's, not the drill's
+    cluster.password = "a-production-secret"
     backups = drill_context.workdir / "backups"
     backups.mkdir()
     env = {**cluster.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
