@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fixtures.cluster import ServerDied, TarError, wait_until_writable
 from fixtures.osuser import remove_tree
+from scenarios.checks import NotRun
 from scenarios.result import DrillFailure
 
 SEGMENT_SIZE = 16 * 1024 * 1024
@@ -115,6 +116,8 @@ def verify(cluster, backup: BaseBackup, workdir: Path) -> str:
             _untar_for_verify(backup.path / "pg_wal.tar.gz", tree / "pg_wal")
         result = subprocess.run([cluster.installation.tool("pg_verifybackup"), "-m", str(backup.path / "backup_manifest"),
                                  str(tree)], capture_output=True, text=True)  # checks files and the WAL in pg_wal/
+        if result.returncode < 0:  # the tool itself crashed: nothing was verified, which is not a verdict
+            raise NotRun(f"pg_verifybackup of {cluster.installation.bindir} crashed with signal {-result.returncode}")
         if result.returncode != 0:
             raise DrillFailure("BASEBACKUP_CORRUPT", f"pg_verifybackup rejects {backup.path}: "
                                                      f"{' '.join((result.stderr or result.stdout).split())[:300]}")
