@@ -9,8 +9,8 @@ import allure
 import pytest
 
 from drills.test_monthly import SCENARIOS
-from reports.summary import FORECAST_PROPERTY
-from scenarios.forecast import forecast
+from pgdrill.reports.summary import FORECAST_PROPERTY
+from pgdrill.scenarios.forecast import forecast
 
 pytestmark = pytest.mark.monthly
 SCALE_FACTORS = (1, 10)  # the configured seed scale and ten times it (fixed costs dominate small sizes)

@@ -11,9 +11,9 @@ from pathlib import Path
 import allure
 import pytest
 
-from reports import plots
-from reports.summary import SCENARIO_PROPERTY
-from scenarios import logical, physical, pitr
+from pgdrill.reports import plots
+from pgdrill.reports.summary import SCENARIO_PROPERTY
+from pgdrill.scenarios import logical, physical, pitr
 
 SCENARIOS = {
     "logical_restore": (logical, "Scenario 1: Restore from Logical Backup (pg_dump)"),

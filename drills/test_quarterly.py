@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from fixtures.app import HealthApp
-from fixtures.compose import COMPOSE_TEMPLATE, ComposeService, compose_environment, environment
-from scenarios import rebuild
+from pgdrill.fixtures.app import HealthApp
+from pgdrill.fixtures.compose import COMPOSE_TEMPLATE, ComposeService, compose_environment, environment
+from pgdrill.scenarios import rebuild
 from drills.test_monthly import label, record
 
 pytestmark = [pytest.mark.quarterly, pytest.mark.docker]

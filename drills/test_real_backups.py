@@ -6,7 +6,7 @@ import allure
 import pytest
 
 from drills.test_monthly import label, record
-from scenarios import real_backups
+from pgdrill.scenarios import real_backups
 
 pytestmark = pytest.mark.monthly
 

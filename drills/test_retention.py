@@ -7,8 +7,8 @@ import json
 import allure
 import pytest
 
-from reports.summary import DEFECT_PROPERTY
-from scenarios import retention
+from pgdrill.reports.summary import DEFECT_PROPERTY
+from pgdrill.scenarios import retention
 
 pytestmark = pytest.mark.monthly
 

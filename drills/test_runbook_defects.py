@@ -12,8 +12,8 @@ import json
 import allure
 import pytest
 
-from reports.summary import DEFECT_PROPERTY
-from scenarios.defects import EXPECTED, PROBES, ProbeContext
+from pgdrill.reports.summary import DEFECT_PROPERTY
+from pgdrill.scenarios.defects import EXPECTED, PROBES, ProbeContext
 
 pytestmark = pytest.mark.monthly
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drills.test_monthly import label, record
-from scenarios import scripts_gate
+from pgdrill.scenarios import scripts_gate
 
 pytestmark = pytest.mark.gate
 

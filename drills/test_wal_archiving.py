@@ -5,9 +5,9 @@ from __future__ import annotations
 import allure
 import pytest
 
-from fixtures.cluster import RUNBOOK_ARCHIVE_COMMAND
-from fixtures.seed import DATABASE
-from scenarios import archiving
+from pgdrill.fixtures.cluster import RUNBOOK_ARCHIVE_COMMAND
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving
 
 pytestmark = pytest.mark.smoke
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import allure_files, plots, render
-from reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
+from pgdrill.reports import allure_files, plots, render
+from pgdrill.reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 
 
 class SummaryPlugin:
@@ -49,7 +49,7 @@ class SummaryPlugin:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from fixtures.plugin import CONFIG_KEY, INSTALLATION_KEY
+    from pgdrill.fixtures.plugin import CONFIG_KEY, INSTALLATION_KEY
     is_worker = hasattr(config, "workerinput")
     summary = DrillSummary.start(config.stash[CONFIG_KEY], config.stash[INSTALLATION_KEY])
     config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker), "pgdrill-summary")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from fixtures.wait import WaitTimeout, poll
+from pgdrill.fixtures.wait import WaitTimeout, poll
 
 
 class ArchivingError(AssertionError):

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fixtures.cluster import ServerDied, TarError, wait_until_writable
-from fixtures.osuser import remove_tree
-from scenarios.checks import NotRun
-from scenarios.result import DrillFailure
+from pgdrill.fixtures.cluster import ServerDied, TarError, wait_until_writable
+from pgdrill.fixtures.osuser import remove_tree
+from pgdrill.scenarios.checks import NotRun
+from pgdrill.scenarios.result import DrillFailure
 
 SEGMENT_SIZE = 16 * 1024 * 1024
 SEGMENTS_PER_XLOGID = 0x100000000 // SEGMENT_SIZE

@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from fixtures.cluster import RTO_PROBE_TABLE
-from fixtures.writer import HEARTBEAT_TABLE
-from scenarios.checks import Check, NotRun, run_check
-from scenarios.result import DrillFailure
+from pgdrill.fixtures.cluster import RTO_PROBE_TABLE
+from pgdrill.fixtures.writer import HEARTBEAT_TABLE
+from pgdrill.scenarios.checks import Check, NotRun, run_check
+from pgdrill.scenarios.result import DrillFailure
 
 
 def expect(ok: bool, code: str, message: str) -> None:

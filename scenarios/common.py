@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from fixtures.seed import DATABASE
-from fixtures.writer import AckWriter, commit_times, surviving
-from scenarios import archiving, checklist
-from scenarios.checks import Check, NotRun, run_check
-from scenarios.measure import measure_rpo
-from scenarios.result import WARNING, DrillFailure, ScenarioResult
-from scenarios.targets import Target
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
+from pgdrill.scenarios import archiving, checklist
+from pgdrill.scenarios.checks import Check, NotRun, run_check
+from pgdrill.scenarios.measure import measure_rpo
+from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
+from pgdrill.scenarios.targets import Target
 
 
 @dataclass

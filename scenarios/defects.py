@@ -18,13 +18,13 @@ from typing import Callable
 
 import psycopg
 
-from fixtures.cluster import ClusterError, wait_until_writable
-from fixtures.wait import poll
-from fixtures.seed import APP_ROLE, DATABASE
-from fixtures.writer import AckWriter
-from scenarios import archiving, basebackup
-from scenarios.physical import archived_end_lsn
-from scenarios.result import RunbookDefect
+from pgdrill.fixtures.cluster import ClusterError, wait_until_writable
+from pgdrill.fixtures.wait import poll
+from pgdrill.fixtures.seed import APP_ROLE, DATABASE
+from pgdrill.fixtures.writer import AckWriter
+from pgdrill.scenarios import archiving, basebackup
+from pgdrill.scenarios.physical import archived_end_lsn
+from pgdrill.scenarios.result import RunbookDefect
 
 RUNBOOK_CHECKLIST_SQL = """
 SELECT schemaname, tablename,

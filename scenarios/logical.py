@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 
-from fixtures.cluster import wait_until_writable
-from fixtures.seed import APP_ROLE, DATABASE
-from scenarios import checklist
-from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.result import DrillFailure, ScenarioResult
+from pgdrill.fixtures.cluster import wait_until_writable
+from pgdrill.fixtures.seed import APP_ROLE, DATABASE
+from pgdrill.scenarios import checklist
+from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.result import DrillFailure, ScenarioResult
 
 SCENARIO = "logical_restore"
 TRUNCATION_SIGNS = ("could not read from input file", "unexpected end of file", "end of file",

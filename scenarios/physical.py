@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 
-from fixtures.seed import DATABASE
-from scenarios import archiving, basebackup, checklist
-from scenarios.basebackup import BaseBackup, parse_lsn
-from scenarios.checks import run_check
-from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.result import INFO, ScenarioResult
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios.basebackup import BaseBackup, parse_lsn
+from pgdrill.scenarios.checks import run_check
+from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.result import INFO, ScenarioResult
 
 SCENARIO = "physical_restore"
 RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")

@@ -14,12 +14,12 @@ import re
 import time
 from datetime import datetime, timezone
 
-from fixtures.seed import DATABASE
-from scenarios import archiving, basebackup, checklist
-from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.measure import pitr_exactness
-from scenarios.physical import backup_and_prove, current_timeline, record_rto, reset_recovery_settings, restore_files
-from scenarios.result import DrillFailure, RunbookDefect, ScenarioResult
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.measure import pitr_exactness
+from pgdrill.scenarios.physical import backup_and_prove, current_timeline, record_rto, reset_recovery_settings, restore_files
+from pgdrill.scenarios.result import DrillFailure, RunbookDefect, ScenarioResult
 
 SCENARIO = "pitr"
 DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"

@@ -16,13 +16,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from fixtures.cluster import wait_until_writable
-from fixtures.sql import SUPERUSER
-from scenarios import basebackup, checklist
-from scenarios.checks import run_check
-from scenarios.common import DrillContext, execute
-from scenarios.result import ScenarioResult
-from scenarios.scripts_gate import host_tool
+from pgdrill.fixtures.cluster import wait_until_writable
+from pgdrill.fixtures.sql import SUPERUSER
+from pgdrill.scenarios import basebackup, checklist
+from pgdrill.scenarios.checks import run_check
+from pgdrill.scenarios.common import DrillContext, execute
+from pgdrill.scenarios.result import ScenarioResult
+from pgdrill.scenarios.scripts_gate import host_tool
 
 PLAIN_TRAILER = "-- PostgreSQL database dump complete"
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 
-from fixtures.seed import DATABASE
-from scenarios import archiving, basebackup, checklist
-from scenarios.common import DrillContext, Workload, execute
-from scenarios.physical import (archived_end_lsn, backup_and_prove, current_timeline, record_rto,
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios.common import DrillContext, Workload, execute
+from pgdrill.scenarios.physical import (archived_end_lsn, backup_and_prove, current_timeline, record_rto,
                                 reset_recovery_settings, restore_command, verify_physical)
-from scenarios.result import INFO, RunbookDefect, ScenarioResult
+from pgdrill.scenarios.result import INFO, RunbookDefect, ScenarioResult
 
 SCENARIO = "complete_rebuild"
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import allure
 
-from scenarios.checks import FAILED, NOT_RUN, PASSED, Check
+from pgdrill.scenarios.checks import FAILED, NOT_RUN, PASSED, Check
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 

@@ -16,15 +16,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from fixtures.cluster import wait_until_writable
-from fixtures.seed import APP_ROLE, DATABASE
-from scenarios import archiving, basebackup, checklist
-from scenarios.checks import Check
-from scenarios.common import DrillContext, Workload, execute, verify_all
-from scenarios.physical import archived_end_lsn, current_timeline, record_rto, verify_physical
-from scenarios.result import DrillFailure, ScenarioResult
+from pgdrill.fixtures.cluster import wait_until_writable
+from pgdrill.fixtures.seed import APP_ROLE, DATABASE
+from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios.checks import Check
+from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.physical import archived_end_lsn, current_timeline, record_rto, verify_physical
+from pgdrill.scenarios.result import DrillFailure, ScenarioResult
 
-REFERENCE = Path(__file__).resolve().parent.parent / "scripts"
 
 
 def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float) -> str:

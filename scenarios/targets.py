@@ -11,7 +11,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from fixtures.config import ConfigError
+from pgdrill.fixtures.config import ConfigError
 
 DEFAULTS = Path(__file__).with_name("targets.toml")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from scenarios import archiving
+from pgdrill.scenarios import archiving
 
 
 def test_healthy_archive_passes(make_cluster):

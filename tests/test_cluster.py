@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fixtures.runstate import NotOurs, RunDir, assert_ours, sweep_stale
+from pgdrill.fixtures.runstate import NotOurs, RunDir, assert_ours, sweep_stale
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def test_port_claims_are_exclusive_across_processes(tmp_path):
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from fixtures.ports import claim_port
+        from pgdrill.fixtures.ports import claim_port
         print(" ".join(str(claim_port(Path({str(tmp_path)!r})).port) for _ in range(150)), flush=True)
         sys.stdin.read()  # hold the claims until the other process is done too (a dead owner's locks are stale)
     """)
@@ -80,10 +80,10 @@ def test_killed_run_is_swept_at_next_start(runs_root):
     script = textwrap.dedent(f"""
         import sys, os, time; sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from fixtures.config import resolve
-        from fixtures.installation import discover
-        from fixtures.runstate import RunDir
-        from fixtures.factory import ClusterFactory
+        from pgdrill.fixtures.config import resolve
+        from pgdrill.fixtures.installation import discover
+        from pgdrill.fixtures.runstate import RunDir
+        from pgdrill.fixtures.factory import ClusterFactory
         run = RunDir.create(Path({str(runs_root)!r}))
         cluster = ClusterFactory(discover(resolve({{}}, {{}}, {{}})), run, 0.01).new("victim", seeded=False)
         print(run.path, open(cluster.data_dir / "postmaster.pid").read().split()[0], flush=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.config import ConfigError, resolve
+from pgdrill.fixtures.config import ConfigError, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 

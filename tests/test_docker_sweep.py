@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.docker_cluster import RUN_LABEL
-from fixtures.docker_factory import PID_LABEL, sweep_stale_docker
-from fixtures.runstate import sweep_stale
+from pgdrill.fixtures.docker_cluster import RUN_LABEL
+from pgdrill.fixtures.docker_factory import PID_LABEL, sweep_stale_docker
+from pgdrill.fixtures.runstate import sweep_stale
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ def ours(client, pid: int) -> tuple[list, list]:
 def test_killed_drill_is_swept_by_the_next_run(drill_config):
     if drill_config.pg_backend != "docker":
         pytest.skip("not run: needs --pg-backend docker")
-    from fixtures.plugin import docker_client
+    from pgdrill.fixtures.plugin import docker_client
     client = docker_client(drill_config.pg_image)
     drill = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "drills/test_monthly.py", "-k", "physical",

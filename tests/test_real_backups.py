@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.seed import DATABASE
-from scenarios import archiving, real_backups
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, real_backups
 
 pytestmark = pytest.mark.slow
 BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"

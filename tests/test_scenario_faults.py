@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from fixtures.seed import DATABASE
-from scenarios import archiving, logical, physical, pitr
-from scenarios.basebackup import SEGMENT_RE
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, logical, physical, pitr
+from pgdrill.scenarios.basebackup import SEGMENT_RE
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import scripts_gate
+from pgdrill.scenarios import scripts_gate
 
 pytestmark = [pytest.mark.slow, pytest.mark.gate]
 ROOT = Path(__file__).resolve().parent.parent

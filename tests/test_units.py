@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.config import ConfigError
-from scenarios.basebackup import next_segment, parse_lsn, segment_name
-from scenarios.measure import measure_rpo, pitr_exactness
-from scenarios.result import ScenarioResult
-from scenarios.targets import load_targets, parse_duration
+from pgdrill.fixtures.config import ConfigError
+from pgdrill.scenarios.basebackup import next_segment, parse_lsn, segment_name
+from pgdrill.scenarios.measure import measure_rpo, pitr_exactness
+from pgdrill.scenarios.result import ScenarioResult
+from pgdrill.scenarios.targets import load_targets, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +96,7 @@ def test_scenario_without_measurement_is_not_run_never_passed():
 
 
 def test_forecast_reads_the_fitted_line_at_production_size():
-    from scenarios.forecast import forecast
+    from pgdrill.scenarios.forecast import forecast
     answer = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 12.0}, {"bytes": 2e8, "rto_seconds": 22.0}],
                       1e10, "10 GB", 1800)
     assert (answer.intercept_seconds, answer.throughput_bytes_per_second) == (2.0, 1e7)
@@ -105,7 +105,7 @@ def test_forecast_reads_the_fitted_line_at_production_size():
 
 
 def test_forecast_refuses_what_it_cannot_know():
-    from scenarios.forecast import forecast
+    from pgdrill.scenarios.forecast import forecast
     flat = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}, {"bytes": 2e8, "rto_seconds": 4.0}], 1e10, "10 GB", 60)
     assert flat.forecast_rto_seconds is None and flat.verdict.startswith("not forecastable")
     single = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}], 1e10, "10 GB", 60)

@@ -10,8 +10,8 @@ import io
 
 import pytest
 
-from fixtures.cluster import LocalCluster
-from fixtures.seed import COLUMNS, RowMaker, create_database, load, rows_for_scale, table_rows
+from pgdrill.fixtures.cluster import LocalCluster
+from pgdrill.fixtures.seed import COLUMNS, RowMaker, create_database, load, rows_for_scale, table_rows
 
 BENCH_SCALE = 0.2
 
@@ -70,7 +70,7 @@ def test_seed_throughput(benchmark, bench_cluster, method):
             load(db, BENCH_SCALE)
 
     def raw_copy() -> None:
-        from fixtures.seed import SCHEMA, VECTORS
+        from pgdrill.fixtures.seed import SCHEMA, VECTORS
         with bench_cluster.connect("agentic_platform", autocommit=False) as db, db.cursor() as cur:
             reset(db)
             cur.execute(SCHEMA + VECTORS)
