@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from pgdrill.fixtures.app import HealthApp
-from pgdrill.fixtures.compose import COMPOSE_TEMPLATE, ComposeService, compose_environment, environment
-from pgdrill.scenarios import rebuild
 from drills.test_monthly import label, record
+from pgdrill.fixtures.app import HealthApp
+from pgdrill.fixtures.compose import ComposeService, compose_environment, compose_files, environment
+from pgdrill.scenarios import rebuild
 
 pytestmark = [pytest.mark.quarterly, pytest.mark.docker]
 
@@ -21,8 +21,9 @@ def rebuild_cluster(cluster_factory, drill_config):
         pytest.skip("not run: Scenario 4 (complete rebuild) needs --pg-backend docker")
     if shutil.which("docker-compose") is None:
         pytest.skip("not run: docker-compose is not installed (docker/setup-engine.sh installs it)")
-    cluster = cluster_factory.new_unstarted_compose("s4-rebuild")
-    return cluster
+    driver = cluster_factory.driver
+    return cluster_factory.track(driver.compose_cluster("s4-rebuild", cluster_factory.seeded_template().source,
+                                                        cluster_factory.password))
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +32,8 @@ def docker_compose_command() -> str:
 
 
 @pytest.fixture(scope="session")
-def docker_compose_file(rebuild_cluster) -> str:
-    return str(COMPOSE_TEMPLATE)
+def docker_compose_file(rebuild_cluster) -> list[str]:
+    return compose_files(rebuild_cluster.network)
 
 
 @pytest.fixture(scope="session")

@@ -23,11 +23,11 @@ class SummaryPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
             if key == SCENARIO_PROPERTY and report.when == "call":
-                self.summary.add_scenario(json.loads(value))
+                self.summary.add_scenario(json.loads(str(value)))
             elif key == DEFECT_PROPERTY and report.when == "call":
-                self.summary.add_defect(json.loads(value))
+                self.summary.add_defect(json.loads(str(value)))
             elif key == FORECAST_PROPERTY and report.when == "call":
-                self.summary.data["forecasts"].append(json.loads(value))
+                self.summary.data["forecasts"].append(json.loads(str(value)))
         if report.when == "call" or report.outcome != "passed":
             self.summary.record_test(report.nodeid, report.when, report.outcome)
 

@@ -41,7 +41,7 @@ class DrillSummary:
     tests: list[dict] = field(default_factory=list)
 
     @classmethod
-    def start(cls, config, installation) -> "DrillSummary":
+    def start(cls, config, installation) -> DrillSummary:
         data = {
             "schema": SCHEMA,
             "drill_id": uuid.uuid4().hex[:12],

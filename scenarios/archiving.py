@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.wait import WaitTimeout, poll
 
 
@@ -12,20 +14,20 @@ class ArchivingError(AssertionError):
     """WAL archiving is broken; the message names the failing command and the server's words."""
 
 
-def settings(cluster) -> dict[str, str]:
+def settings(cluster: Cluster) -> dict[str, str]:
     rows = cluster.query("SELECT name, setting FROM pg_settings WHERE name IN "
                          "('archive_mode', 'archive_command', 'archive_library', 'wal_level', 'archive_timeout')")
     return dict(rows)
 
 
-def archiver_stats(cluster) -> dict:
+def archiver_stats(cluster: Cluster) -> dict:
     with cluster.connect() as conn:
         cur = conn.execute("SELECT archived_count, last_archived_wal, failed_count, last_failed_wal "
                            "FROM pg_stat_archiver")
-        return dict(zip([c.name for c in cur.description], cur.fetchone()))
+        return dict(zip([c.name for c in cur.description or []], one_row(cur), strict=True))
 
 
-def archive_failure_evidence(cluster) -> str:
+def archive_failure_evidence(cluster: Cluster) -> str:
     """The server log's lines about failed archive commands, with the command's own stderr."""
     lines = cluster.log_tail(400).splitlines()
     picked = []
@@ -37,14 +39,14 @@ def archive_failure_evidence(cluster) -> str:
     return "\n".join(picked[-6:]) or "(no archive failure in the server log)"
 
 
-def switch_and_wait(cluster, timeout: float = 30) -> str:
+def switch_and_wait(cluster: Cluster, timeout: float = 30) -> str:
     """pg_switch_wal() in its own transaction, then wait until that segment is in the archive.
 
     Returns the segment name. Raises ArchivingError naming why it did not arrive.
     """
     with cluster.connect() as conn:  # a record first: with no WAL since the last switch, pg_switch_wal()
         conn.execute("SELECT pg_logical_emit_message(false, 'pgdrill', 'switch')")  # names an old segment
-        segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+        segment = one_row(conn.execute("SELECT pg_walfile_name(pg_switch_wal())"))[0]
 
     def arrived() -> bool:
         stats = archiver_stats(cluster)
@@ -66,7 +68,7 @@ def switch_and_wait(cluster, timeout: float = 30) -> str:
     return segment
 
 
-def verify_after_recovery(cluster, old_timeline: int | None, failed_before: int | None = None) -> str:
+def verify_after_recovery(cluster: Cluster, old_timeline: int | None, failed_before: int | None = None) -> str:
     """Checklist item 7: archiving works after recovery, on the new timeline, with its .history file.
 
     old_timeline: the timeline before the disaster (None for a logical restore, where it does not change).

@@ -11,12 +11,14 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
-from pgdrill.fixtures.cluster import ServerDied, TarError, wait_until_writable
-from pgdrill.fixtures.osuser import remove_tree
+from pgdrill.fixtures.contract import Cluster, ServerDied, TarError
+from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.scenarios.checks import NotRun
 from pgdrill.scenarios.result import DrillFailure
 
@@ -60,7 +62,7 @@ class BaseBackup:
         return segment_name(self.timeline, self.end_lsn)
 
     @classmethod
-    def read(cls, path: Path, seconds: float = 0.0, finished_at: float = 0.0, output: str = "") -> "BaseBackup":
+    def read(cls, path: Path, seconds: float = 0.0, finished_at: float = 0.0, output: str = "") -> BaseBackup:
         manifest = json.loads((path / "backup_manifest").read_text())
         ranges = manifest["WAL-Ranges"]
         return cls(path, int(ranges[0]["Timeline"]), parse_lsn(ranges[0]["Start-LSN"]),
@@ -83,14 +85,14 @@ def next_segment(name: str) -> str:
     return f"{timeline:08X}{segno // SEGMENTS_PER_XLOGID:08X}{segno % SEGMENTS_PER_XLOGID:08X}"
 
 
-def take(cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 3600) -> BaseBackup:
+def take(cluster: Cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 3600) -> BaseBackup:
     """The runbook's pg_basebackup -Ft -z -P, with --checkpoint=fast (the runbook omits it)."""
     started = time.perf_counter()
     output = cluster.basebackup(dest, fast=fast_checkpoint, timeout=timeout)
     return BaseBackup.read(dest, time.perf_counter() - started, time.time(), output or "")
 
 
-def extract(cluster, backup: BaseBackup, with_pg_wal: bool = True) -> None:
+def extract(cluster: Cluster, backup: BaseBackup, with_pg_wal: bool = True) -> None:
     """base.tar.gz into the cluster's empty data directory, pg_wal.tar.gz into its pg_wal/."""
     try:
         cluster.restore_base(backup.path, with_pg_wal=with_pg_wal)
@@ -98,42 +100,29 @@ def extract(cluster, backup: BaseBackup, with_pg_wal: bool = True) -> None:
         raise DrillFailure("BASEBACKUP_CORRUPT", str(exc)) from None
 
 
-def _untar_for_verify(archive: Path, into: Path) -> None:
-    result = subprocess.run(["tar", "-xzf", str(archive), "-C", str(into)], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise DrillFailure("BASEBACKUP_CORRUPT", f"{archive} is corrupt: tar -xzf exited {result.returncode}: "
-                                                 f"{' '.join(result.stderr.split())[:300]}")
-
-
-def verify(cluster, backup: BaseBackup, workdir: Path) -> str:
-    """pg_verifybackup against the manifest (PG16 reads a plain directory only, so extract first)."""
-    tree = workdir / f"verify-{backup.path.name}"
-    tree.mkdir(parents=True)
+def verify(cluster: Cluster, backup: BaseBackup) -> str:
+    """pg_verifybackup against the manifest, with the server's own tools (the cluster extracts the tars)."""
     try:
-        _untar_for_verify(backup.path / "base.tar.gz", tree)
-        if (backup.path / "pg_wal.tar.gz").exists():
-            (tree / "pg_wal").mkdir(exist_ok=True)
-            _untar_for_verify(backup.path / "pg_wal.tar.gz", tree / "pg_wal")
-        result = subprocess.run([cluster.installation.tool("pg_verifybackup"), "-m", str(backup.path / "backup_manifest"),
-                                 str(tree)], capture_output=True, text=True)  # checks files and the WAL in pg_wal/
-        if result.returncode < 0:  # the tool itself crashed: nothing was verified, which is not a verdict
-            raise NotRun(f"pg_verifybackup of {cluster.installation.bindir} crashed with signal {-result.returncode}")
-        if result.returncode != 0:
-            raise DrillFailure("BASEBACKUP_CORRUPT", f"pg_verifybackup rejects {backup.path}: "
-                                                     f"{' '.join((result.stderr or result.stdout).split())[:300]}")
-        return result.stdout.strip() or "backup successfully verified"
-    finally:
-        remove_tree(tree)
+        result = cluster.verify_backup(backup.path)  # checks files and the WAL in pg_wal/
+    except TarError as exc:
+        raise DrillFailure("BASEBACKUP_CORRUPT", str(exc)) from None
+    if result.returncode < 0:  # the tool itself crashed: nothing was verified, which is not a verdict
+        raise NotRun(f"pg_verifybackup ({cluster.backend}) crashed with signal {-result.returncode}")
+    if result.returncode != 0:
+        raise DrillFailure("BASEBACKUP_CORRUPT", f"pg_verifybackup rejects {backup.path}: "
+                                                 f"{' '.join((result.stderr or result.stdout).split())[:300]}")
+    return result.stdout.strip() or "backup successfully verified"
 
 
-def check_archive_continuity(archive_dir: Path, start_segment: str, until_segment: str | None = None) -> list[str]:
+def check_archive_continuity(present_names: list[str], start_segment: str, where: str,
+                             until_segment: str | None = None) -> list[str]:
     """Every segment from the backup's start to the last archived one (or `until`) must be present.
 
     PostgreSQL treats a missing middle segment as the end of WAL and promotes silently; only this
     check (or the data) catches it. Returns the segments checked.
     """
     timeline = start_segment[:8]
-    present = sorted(p.name for p in archive_dir.iterdir() if SEGMENT_RE.match(p.name) and p.name[:8] == timeline)
+    present = sorted(name for name in present_names if SEGMENT_RE.match(name) and name[:8] == timeline)
     last = until_segment or (present[-1] if present else start_segment)
     expected, name = [], start_segment
     while name <= last:
@@ -142,18 +131,21 @@ def check_archive_continuity(archive_dir: Path, start_segment: str, until_segmen
     missing = [s for s in expected if s not in set(present)]
     if missing:
         raise DrillFailure("WAL_SEGMENT_MISSING",
-                           f"WAL segment {missing[0]} is missing from the archive {archive_dir} (needed between the "
+                           f"WAL segment {missing[0]} is missing from the archive {where} (needed between the "
                            f"backup's start {start_segment} and the last archived segment {last}); recovery would "
                            f"stop there and silently lose everything after it")
     return expected
 
 
-def check_archive_readable(cluster, archive_dir: Path, segments: list[str]) -> None:
-    """pg_waldump over the archived range (complete segments only): any error names the bad segment."""
+def check_archive_readable(waldump: Callable[[str, str], subprocess.CompletedProcess[str]],
+                           segments: list[str]) -> None:
+    """pg_waldump over an archived range (complete segments only): any error names the bad segment.
+
+    waldump(first, last) runs pg_waldump where the archive is: a cluster's `waldump`, or `host_waldump`.
+    """
     if not segments:
         return
-    result = subprocess.run([cluster.installation.tool("pg_waldump"), "-q", "-p", str(archive_dir),
-                             segments[0], segments[-1]], capture_output=True, text=True)
+    result = waldump(segments[0], segments[-1])
     if result.returncode == 0:
         return
     error = " ".join((result.stderr or result.stdout or f"exit {result.returncode}").split())[:300]
@@ -165,20 +157,37 @@ def check_archive_readable(cluster, archive_dir: Path, segments: list[str]) -> N
     raise DrillFailure("WAL_UNREADABLE", f"pg_waldump cannot read the archived WAL {segments[0]}..{segments[-1]}: {error}")
 
 
-def backup_stop_time(archive_dir: Path, backup: BaseBackup) -> datetime:
+def check_cluster_archive(cluster: Cluster, backup: BaseBackup) -> list[str]:
+    """Continuity and readability of the cluster's own archive from the backup's start segment."""
+    segments = check_archive_continuity(cluster.archived_segments(), backup.start_segment,
+                                        f"of {cluster.name} ({cluster.archive_location})")
+    check_archive_readable(cluster.waldump, segments)
+    return segments
+
+
+def host_waldump(pg_waldump: str, archive_dir: Path) -> Callable[[str, str], subprocess.CompletedProcess[str]]:
+    """pg_waldump of this host over an archive directory of this host (real backups, a saved archive)."""
+    def run(first: str, last: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([pg_waldump, "-q", "-p", str(archive_dir), first, last], capture_output=True, text=True)
+    return run
+
+
+def backup_stop_time(archive_files: list[str], read: Callable[[str], bytes], backup: BaseBackup) -> datetime:
     """STOP TIME from the backup history file (<segment>.<offset>.backup) in the archive.
 
     It is written in the server's log_timezone; when that is not UTC the abbreviation cannot be read
     reliably, and the client's clock when pg_basebackup returned (a later moment) is used instead.
     """
-    for path in archive_dir.glob(f"{backup.start_segment}.*.backup"):
-        match = re.search(r"STOP TIME: (.+) (UTC|GMT)\s*$", path.read_text(), re.MULTILINE)
+    for name in archive_files:
+        if not (name.startswith(f"{backup.start_segment}.") and name.endswith(".backup")):
+            continue
+        match = re.search(r"STOP TIME: (.+) (UTC|GMT)\s*$", read(name).decode(errors="replace"), re.MULTILINE)
         if match:
             return datetime.strptime(match.group(1).strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
     return datetime.fromtimestamp(backup.finished_at, timezone.utc)
 
 
-def start_recovery(cluster, dbname: str, timeout: float = 900, already_started: bool = False,
+def start_recovery(cluster: Cluster, dbname: str, timeout: float = 900, already_started: bool = False,
                    evidence: dict | None = None) -> float:
     """Start the restored server and wait for the first write after promotion; map a startup FATAL.
 
@@ -197,7 +206,7 @@ def start_recovery(cluster, dbname: str, timeout: float = 900, already_started: 
             evidence["server log around recovery"] = cluster.log_since(log_from)[-20000:]
 
 
-def raise_startup_failure(log: str) -> None:
+def raise_startup_failure(log: str) -> NoReturn:
     """Name why the restored server did not start, from its log."""
     for text, (code, meaning) in STARTUP_FATALS.items():
         if text in log:

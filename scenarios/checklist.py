@@ -11,7 +11,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from pgdrill.fixtures.cluster import RTO_PROBE_TABLE
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.readiness import RTO_PROBE_TABLE
+from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.writer import HEARTBEAT_TABLE
 from pgdrill.scenarios.checks import Check, NotRun, run_check
 from pgdrill.scenarios.result import DrillFailure
@@ -99,21 +101,21 @@ class Snapshot:
     vectors: list[VectorProbe] = field(default_factory=list)
 
 
-def _user_tables(cluster, dbname: str) -> list[str]:
+def _user_tables(cluster: Cluster, dbname: str) -> list[str]:
     rows = cluster.query("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables "
                          "WHERE schemaname = 'public' UNION ALL SELECT format('%I.%I', schemaname, matviewname) "
                          "FROM pg_matviews WHERE schemaname = 'public' ORDER BY 1", dbname=dbname)
     return [r[0] for r in rows if r[0].split(".")[-1] not in EXCLUDED_TABLES]
 
 
-def _objects(cluster, dbname: str) -> set[tuple[str, str]]:
+def _objects(cluster: Cluster, dbname: str) -> set[tuple[str, str]]:
     return {(kind, name) for kind, name in cluster.query(OBJECTS_SQL, dbname=dbname)
             if not any(name.startswith(t) or f"{t}." in name or f"{t}_" in name for t in EXCLUDED_TABLES)}
 
 
-def _table_hashes(cluster, dbname: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+def _table_hashes(cluster: Cluster, dbname: str, tables: list[str]) -> dict[str, tuple[int, str]]:
     with cluster.connect(dbname) as conn:
-        return {t: tuple(conn.execute(HASH_SQL.format(table=t)).fetchone()) for t in tables}
+        return {t: one_row(conn.execute(HASH_SQL.format(table=t))) for t in tables}
 
 
 def _probe_vectors(dims: int) -> list[str]:
@@ -121,7 +123,7 @@ def _probe_vectors(dims: int) -> list[str]:
     return ["[" + ",".join(f"{rng.uniform(-1, 1):.5f}" for _ in range(dims)) + "]" for _ in range(PROBES)]
 
 
-def _vector_probes(cluster, dbname: str) -> list[VectorProbe]:
+def _vector_probes(cluster: Cluster, dbname: str) -> list[VectorProbe]:
     probes = []
     with cluster.connect(dbname) as conn:
         for table, column, dims, opclass, index in conn.execute(HNSW_SQL).fetchall():
@@ -144,7 +146,7 @@ def _vector_probes(cluster, dbname: str) -> list[VectorProbe]:
     return probes
 
 
-def take_snapshot(cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
+def take_snapshot(cluster: Cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
     roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
     return Snapshot(dbname=dbname, roles=roles, objects=_objects(cluster, dbname),
                     tables=_table_hashes(cluster, dbname, _user_tables(cluster, dbname)),
@@ -152,7 +154,7 @@ def take_snapshot(cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
 
 
 # ----- the checks --------------------------------------------------------------------------------
-def check_connectivity_and_roles(cluster, snap: Snapshot) -> str:
+def check_connectivity_and_roles(cluster: Cluster, snap: Snapshot) -> str:
     assert cluster.scalar("SELECT current_database()", dbname=snap.dbname) == snap.dbname
     roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
     missing = sorted(snap.roles - roles)
@@ -160,7 +162,7 @@ def check_connectivity_and_roles(cluster, snap: Snapshot) -> str:
     return f"database {snap.dbname} accepts connections; {len(snap.roles)} roles present"
 
 
-def check_schema_objects(cluster, snap: Snapshot) -> str:
+def check_schema_objects(cluster: Cluster, snap: Snapshot) -> str:
     now = _objects(cluster, snap.dbname)
     missing, extra = sorted(snap.objects - now), sorted(now - snap.objects)
     expect(not missing and not extra, "SCHEMA_MISMATCH", ("schema differs: missing " + (", ".join(f"{k} {n}" for k, n in missing) or "nothing")
@@ -168,7 +170,7 @@ def check_schema_objects(cluster, snap: Snapshot) -> str:
     return f"{len(now)} tables, indexes, constraints, sequences, matviews and extensions match"
 
 
-def check_row_counts_and_hashes(cluster, snap: Snapshot) -> str:
+def check_row_counts_and_hashes(cluster: Cluster, snap: Snapshot) -> str:
     now = _table_hashes(cluster, snap.dbname, sorted(snap.tables))
     problems = []
     for table, (count, digest) in snap.tables.items():
@@ -181,38 +183,38 @@ def check_row_counts_and_hashes(cluster, snap: Snapshot) -> str:
     return f"{len(now)} tables: counts and content hashes equal ({sum(c for c, _ in now.values())} rows)"
 
 
-def check_sequences(cluster, snap: Snapshot) -> str:
+def check_sequences(cluster: Cluster, snap: Snapshot) -> str:
     behind = []
     with cluster.connect(snap.dbname) as conn:
         rows = conn.execute(SEQUENCES_SQL).fetchall()
         for sequence, table, column in rows:
             if table.split(".")[-1] in EXCLUDED_TABLES:
                 continue
-            last_value, is_called = conn.execute(f"SELECT last_value, is_called FROM {sequence}").fetchone()
+            last_value, is_called = one_row(conn.execute(f"SELECT last_value, is_called FROM {sequence}"))
             next_value = last_value + 1 if is_called else last_value
-            top = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]
+            top = one_row(conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}"))[0]
             if next_value <= top:
                 behind.append(f"{sequence} is at {last_value} but max({table}.{column}) is {top}")
     expect(not behind, "SEQUENCE_BEHIND", "sequence behind its column (next insert collides): " + "; ".join(behind))
     return f"{len(rows)} sequences at or past their column's max"
 
 
-def check_foreign_keys(cluster, snap: Snapshot) -> str:
+def check_foreign_keys(cluster: Cluster, snap: Snapshot) -> str:
     orphans = []
     with cluster.connect(snap.dbname) as conn:
         keys = conn.execute(FOREIGN_KEYS_SQL).fetchall()
         for name, child, parent, cols, pcols in keys:
-            join = " AND ".join(f"p.{p} = c.{c}" for c, p in zip(cols, pcols))
+            join = " AND ".join(f"p.{p} = c.{c}" for c, p in zip(cols, pcols, strict=True))
             notnull = " AND ".join(f"c.{c} IS NOT NULL" for c in cols)
-            count = conn.execute(f"SELECT count(*) FROM {child} c WHERE {notnull} AND NOT EXISTS "
-                                 f"(SELECT 1 FROM {parent} p WHERE {join})").fetchone()[0]
+            count = one_row(conn.execute(f"SELECT count(*) FROM {child} c WHERE {notnull} AND NOT EXISTS "
+                                 f"(SELECT 1 FROM {parent} p WHERE {join})"))[0]
             if count:
                 orphans.append(f"{name}: {count} rows of {child} point to missing {parent} rows")
     expect(not orphans, "FK_ORPHANS", "; ".join(orphans))
     return f"{len(keys)} foreign keys without orphans"
 
 
-def check_indexes_valid(cluster, snap: Snapshot) -> str:
+def check_indexes_valid(cluster: Cluster, snap: Snapshot) -> str:
     bad = cluster.query("SELECT indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                         "WHERE c.relnamespace = 'public'::regnamespace AND NOT (indisvalid AND indisready)",
                         dbname=snap.dbname)
@@ -220,7 +222,7 @@ def check_indexes_valid(cluster, snap: Snapshot) -> str:
     return "all indexes valid and ready"
 
 
-def check_pgvector(cluster, snap: Snapshot, installation, tolerance: float = RECALL_TOLERANCE) -> str:
+def check_pgvector(cluster: Cluster, snap: Snapshot, installation, tolerance: float = RECALL_TOLERANCE) -> str:
     if installation.pgvector_version is None:
         raise NotRun(f"pgvector is not installed in {installation.bindir}")
     if not snap.vectors:
@@ -243,11 +245,11 @@ def check_pgvector(cluster, snap: Snapshot, installation, tolerance: float = REC
     return "; ".join(recalls)
 
 
-def check_amcheck(cluster, snap: Snapshot, installation) -> str:
+def check_amcheck(cluster: Cluster, snap: Snapshot, installation) -> str:
     if not installation.has_amcheck:
         raise NotRun(f"amcheck is not shipped by {installation.bindir} (and it skips HNSW indexes anyway)")
     with cluster.connect(snap.dbname) as conn:
-        existed = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'").fetchone()[0]
+        existed = one_row(conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'"))[0]
         conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
         try:
             indexes = conn.execute("SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -261,7 +263,7 @@ def check_amcheck(cluster, snap: Snapshot, installation) -> str:
     return f"bt_index_check passed on {len(indexes)} btree indexes"
 
 
-def check_sqlalchemy(cluster, snap: Snapshot) -> str:
+def check_sqlalchemy(cluster: Cluster, snap: Snapshot) -> str:
     from sqlalchemy import create_engine, text
     engine = create_engine(cluster.sqlalchemy_url(snap.dbname))
     try:
@@ -283,7 +285,7 @@ def check_health_urls(urls: tuple[str, ...]) -> str:
     return f"{len(urls)} health URLs answered 200"
 
 
-def verify(cluster, snap: Snapshot, installation, health_urls: tuple[str, ...] = (), physical: bool = False) -> list[Check]:
+def verify(cluster: Cluster, snap: Snapshot, installation, health_urls: tuple[str, ...] = (), physical: bool = False) -> list[Check]:
     """Run the online checklist items (1-5, 8); the scenario adds 6 (checksums, backups) and 7 (archiving).
 
     After a physical restore the HNSW index is the same bytes, so its recall must be identical; after a

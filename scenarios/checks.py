@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not_run"
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
 from pgdrill.scenarios import archiving, checklist
@@ -25,8 +27,8 @@ class DrillContext:
     "before_verify", "pitr_target") to a callable the self-tests use to break recovery on purpose.
     """
 
-    make_cluster: Callable[..., object]
-    installation: object
+    make_cluster: Callable[..., Cluster]
+    installation: Installation
     workdir: Path
     targets: dict[str, Target]
     backend: str = "local"
@@ -49,7 +51,7 @@ class DrillContext:
 class Workload:
     """The ack-tracking writer around a disaster: started early, stopped and sampled just before it."""
 
-    def __init__(self, ctx: DrillContext, cluster) -> None:
+    def __init__(self, ctx: DrillContext, cluster: Cluster) -> None:
         self.cluster = cluster
         self.writer = AckWriter(cluster, DATABASE, rate=ctx.writer_rate).start()
         ctx.closers.append(self.writer.stop)  # a scenario that breaks midway still stops its writer
@@ -102,7 +104,7 @@ def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None], ctx:
     return result
 
 
-def checksums_offline(cluster) -> Check:
+def checksums_offline(cluster: Cluster) -> Check:
     """Checklist item 6: stop the server cleanly, pg_checksums --check, start it again."""
     def probe() -> str:
         cluster.stop("fast")
@@ -123,7 +125,7 @@ def checksums_offline(cluster) -> Check:
     return run_check("data checksums (pg_checksums --check, offline)", probe)
 
 
-def verify_all(ctx: DrillContext, result: ScenarioResult, cluster, snapshot, *, physical: bool,
+def verify_all(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snapshot, *, physical: bool,
                old_timeline: int | None, backup_check: Check | None) -> None:
     """The whole checklist; a corrupt page found offline becomes its own finding too."""
     started = time.perf_counter()

@@ -12,15 +12,16 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 
-from pgdrill.fixtures.cluster import ClusterError, wait_until_writable
-from pgdrill.fixtures.wait import poll
+from pgdrill.fixtures.contract import Cluster, ClusterError
+from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
+from pgdrill.fixtures.wait import poll
 from pgdrill.fixtures.writer import AckWriter
 from pgdrill.scenarios import archiving, basebackup
 from pgdrill.scenarios.physical import archived_end_lsn
@@ -35,11 +36,11 @@ FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"""
 
 @dataclass
 class ProbeContext:
-    make_cluster: Callable[..., object]
+    make_cluster: Callable[..., Cluster]
     workdir: Path
 
 
-def one_line(text: str, limit: int = 240) -> str:
+def one_line(text: object, limit: int = 240) -> str:
     return " ".join(str(text).split())[:limit]
 
 
@@ -52,16 +53,15 @@ def restored_copy(ctx: ProbeContext, name: str, *, with_pg_wal: bool = True, arc
     backup = basebackup.take(cluster, ctx.workdir / f"{name}-base")
     cluster.crash()
     cluster.wipe_data()
-    cluster.make_empty_data_dir()
     basebackup.extract(cluster, backup, with_pg_wal=with_pg_wal)
     return cluster, backup
 
 
-def touch_signal(cluster, name: str) -> None:
+def touch_signal(cluster: Cluster, name: str) -> None:
     cluster.write_data_file(name, "")
 
 
-def start_outcome(cluster, timeout: float = 30) -> str:
+def start_outcome(cluster: Cluster, timeout: float = 30) -> str:
     """Start without waiting; return the startup's FATAL lines, or '' once the server answers.
 
     Our own connection attempts add "the database system is starting up" FATALs: those are not it.
@@ -188,7 +188,7 @@ def recovery_functions(ctx: ProbeContext) -> list[RunbookDefect]:
     return defects
 
 
-def exposure_seconds(cluster, writer: AckWriter) -> tuple[float, int]:
+def exposure_seconds(cluster: Cluster, writer: AckWriter) -> tuple[float, int]:
     """How long acknowledged commits have lived only in pg_wal (not archived), and how many there are."""
     end = archived_end_lsn(cluster)
     pending = [a for a in writer.acks if basebackup.parse_lsn(a.lsn) >= end]
@@ -297,7 +297,7 @@ def sqlalchemy_string_execute(ctx: ProbeContext) -> list[RunbookDefect]:
     engine = create_engine(cluster.sqlalchemy_url("postgres"))
     try:
         with engine.connect() as conn:
-            conn.execute("SELECT 1")  # the runbook's L01 connection test, verbatim
+            conn.execute("SELECT 1")  # type: ignore[call-overload]  # the runbook's L01 connection test, verbatim
         return []
     except ObjectNotExecutableError as exc:
         return [RunbookDefect("SQLALCHEMY2_STRING_EXECUTE", "checklist",
@@ -323,9 +323,7 @@ def pg_wal_tar_ignored(ctx: ProbeContext) -> list[RunbookDefect]:
 def archive_command_not_durable(ctx: ProbeContext, wait: float = 4) -> list[RunbookDefect]:
     cluster = ctx.make_cluster("defect-archive-command")
     segment = cluster.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")
-    partial = cluster.archive_dir / segment  # a copy cut short by a crash, under the final name
-    partial.write_bytes(b"\0" * 1024 * 1024)
-    cluster.give(partial)
+    cluster.write_archive_file(segment, b"\0" * 1024 * 1024)  # a copy cut short by a crash, under the final name
     cluster.query("CREATE TABLE IF NOT EXISTS durable_probe (n int)", dbname=DATABASE)
     cluster.scalar("SELECT pg_switch_wal()")
     time.sleep(wait)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from pgdrill.fixtures.cluster import wait_until_writable
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.scenarios import checklist
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
@@ -30,7 +31,7 @@ def restore_error(stderr: str) -> DrillFailure:
     return DrillFailure("RESTORE_FAILED", f"pg_restore --exit-on-error stopped with: {first}")
 
 
-def restore_globals(cluster, path) -> None:
+def restore_globals(cluster: Cluster, path) -> None:
     """Run the globals dump; "already exists" for roles that survived is fine, anything else is not."""
     out = cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=path, check=False)
     errors = [line for line in out.stderr.splitlines() if "ERROR:" in line and "already exists" not in line]

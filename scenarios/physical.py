@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist
 from pgdrill.scenarios.basebackup import BaseBackup, parse_lsn
@@ -23,15 +24,15 @@ SCENARIO = "physical_restore"
 RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")
 
 
-def restore_command(cluster) -> str:
+def restore_command(cluster: Cluster) -> str:
     return f"cp {cluster.archive_location}/%f %p"
 
 
-def current_timeline(cluster) -> int:
+def current_timeline(cluster: Cluster) -> int:
     return int(cluster.scalar("SELECT timeline_id FROM pg_control_checkpoint()"))
 
 
-def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster):
+def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster):
     """Backup steps shared with PITR: pg_basebackup, then pg_verifybackup as a checklist item."""
     with result.step("backup", "pg_basebackup -Ft -z -P --checkpoint=fast (with backup_manifest)"):
         backup = basebackup.take(cluster, ctx.workdir / "base")
@@ -40,28 +41,25 @@ def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster):
     result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
     ctx.fault("after_backup", backup, cluster)
     with result.step("backup", "pg_verifybackup against backup_manifest"):
-        check = run_check("base backup verified (pg_verifybackup)",
-                          lambda: basebackup.verify(cluster, backup, ctx.workdir))
+        check = run_check("base backup verified (pg_verifybackup)", lambda: basebackup.verify(cluster, backup))
     return backup, check
 
 
-def lose_data_directory(result: ScenarioResult, cluster) -> None:
+def lose_data_directory(result: ScenarioResult, cluster: Cluster) -> None:
     with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
         cluster.crash()
         cluster.wipe_data()
 
 
-def restore_files(ctx: DrillContext, result: ScenarioResult, cluster, backup: BaseBackup,
+def restore_files(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, backup: BaseBackup,
                   target_settings: dict[str, str]) -> None:
     """Steps 1-5: data directory from the backup, recovery.signal, settings appended to auto.conf."""
     with result.step("step 1", "stop PostgreSQL"):
         cluster.stop("fast")
     with result.step("step 2", "remove the old data directory"):
         cluster.wipe_data()
-        cluster.make_empty_data_dir()
     with result.step("pre-check", "archive continuity and readability from the backup's start segment"):
-        segments = basebackup.check_archive_continuity(cluster.archive_dir, backup.start_segment)
-        basebackup.check_archive_readable(cluster, cluster.archive_dir, segments)
+        segments = basebackup.check_cluster_archive(cluster, backup)
         result.facts["archived_segments_checked"] = len(segments)
     with result.step("step 3", "extract base.tar.gz into the data directory and pg_wal.tar.gz into pg_wal/"):
         basebackup.extract(cluster, backup)
@@ -72,7 +70,7 @@ def restore_files(ctx: DrillContext, result: ScenarioResult, cluster, backup: Ba
         cluster.write_auto_conf({"restore_command": restore_command(cluster), **target_settings}, append=True)
 
 
-def reset_recovery_settings(result: ScenarioResult, cluster) -> None:
+def reset_recovery_settings(result: ScenarioResult, cluster: Cluster) -> None:
     """After promotion: ALTER SYSTEM RESET the recovery settings so they do not leak into later backups."""
     with result.step("step 7b", "ALTER SYSTEM RESET restore_command and recovery targets"):
         with cluster.connect() as conn:
@@ -95,7 +93,7 @@ def judge_physical_loss(result: ScenarioResult, workload: Workload, present: set
                                            f"yet archived when the data directory was lost (archive_timeout = 0)", INFO)
 
 
-def verify_physical(ctx: DrillContext, result: ScenarioResult, cluster, snapshot, old_timeline: int, backup_check,
+def verify_physical(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snapshot, old_timeline: int, backup_check,
                     workload: Workload, archived_until: int) -> set[int]:
     """Checklist, RPO, and whether the lost commits had been archived: every physical recovery's verdict."""
     verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline, backup_check=backup_check)
@@ -104,7 +102,7 @@ def verify_physical(ctx: DrillContext, result: ScenarioResult, cluster, snapshot
     return present
 
 
-def archived_end_lsn(cluster) -> int:
+def archived_end_lsn(cluster: Cluster) -> int:
     """The LSN where the last archived segment ends (sampled before the disaster)."""
     last = archiving.archiver_stats(cluster)["last_archived_wal"] or "0" * 24
     segno = int(last[8:16], 16) * basebackup.SEGMENTS_PER_XLOGID + int(last[16:24], 16)

@@ -14,11 +14,18 @@ import re
 import time
 from datetime import datetime, timezone
 
+from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
 from pgdrill.scenarios.measure import pitr_exactness
-from pgdrill.scenarios.physical import backup_and_prove, current_timeline, record_rto, reset_recovery_settings, restore_files
+from pgdrill.scenarios.physical import (
+    backup_and_prove,
+    current_timeline,
+    record_rto,
+    reset_recovery_settings,
+    restore_files,
+)
 from pgdrill.scenarios.result import DrillFailure, RunbookDefect, ScenarioResult
 
 SCENARIO = "pitr"
@@ -31,22 +38,22 @@ def format_target(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
-def check_target_after_backup(cluster, backup, target: datetime) -> None:
+def check_target_after_backup(cluster: Cluster, backup, target: datetime) -> None:
     """A target before the backup's end cannot be reached from it: say so before starting."""
-    stop = basebackup.backup_stop_time(cluster.archive_dir, backup)
+    stop = basebackup.backup_stop_time(cluster.archived_segments(), cluster.read_archive_file, backup)
     if target < stop:
         raise DrillFailure("PITR_TARGET_BEFORE_BACKUP",
                            f"the recovery target {format_target(target)} lies before the base backup's consistency "
                            f"point (backup STOP TIME {stop:%Y-%m-%d %H:%M:%S} UTC): this backup cannot reach it")
 
 
-def stop_evidence(cluster, since: int) -> str:
+def stop_evidence(cluster: Cluster, since: int) -> str:
     """The server's own words on where recovery stopped."""
     match = re.search(r"recovery stopping (before|after) .*", cluster.log_since(since))
     return match.group(0).strip() if match else ""
 
 
-def prove_now_is_no_proof(result: ScenarioResult, cluster, target: datetime) -> None:
+def prove_now_is_no_proof(result: ScenarioResult, cluster: Cluster, target: datetime) -> None:
     """The runbook's step 7 verifies PITR with SELECT now(): show what it returns next to the real evidence."""
     now = cluster.scalar("SELECT now()")
     result.runbook_defects.append(RunbookDefect(

@@ -12,17 +12,19 @@ before and after.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
 
-from pgdrill.fixtures.cluster import wait_until_writable
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.installation import Installation
+from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER
 from pgdrill.scenarios import basebackup, checklist
 from pgdrill.scenarios.checks import run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import ScenarioResult
-from pgdrill.scenarios.scripts_gate import host_tool
 
 PLAIN_TRAILER = "-- PostgreSQL database dump complete"
 
@@ -73,14 +75,19 @@ def without_superuser(globals_sql: Path, workdir: Path) -> Path:
     return copy
 
 
-def check_complete(result: ScenarioResult, cluster, dump: Path, kind: str) -> None:
+def host_tool(installation: Installation, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A PostgreSQL tool of this host's installation, reading backup files of this host (never a server)."""
+    return subprocess.run([installation.tool(name), *args], capture_output=True, text=True)
+
+
+def check_complete(result: ScenarioResult, installation: Installation, dump: Path, kind: str) -> None:
     if kind == "plain":
         tail = dump.read_bytes()[-4096:].decode(errors="replace")
         if PLAIN_TRAILER not in tail:
             result.find("DUMP_TRUNCATED", f"{dump.name} is a plain SQL dump without pg_dump's completion trailer "
                                           f"('{PLAIN_TRAILER}'): it was cut short (psql would restore it with exit 0)")
         return
-    out = host_tool(cluster, "pg_restore", "-f", "/dev/null", str(dump))
+    out = host_tool(installation, "pg_restore", "-f", "/dev/null", str(dump))
     if out.returncode != 0:
         result.find("DUMP_TRUNCATED", f"{dump.name} ({kind} archive) cannot be read to the end: "
                                       f"{' '.join(out.stderr.split())[:200]}")
@@ -101,7 +108,7 @@ def judge_restore_errors(result: ScenarioResult, stderr: str, returncode: int) -
                                       + (f"; first other: {other[0][:160]}" if other else ""))
 
 
-def check_restored(result: ScenarioResult, cluster, dbname: str, manifest: dict | None) -> None:
+def check_restored(result: ScenarioResult, cluster: Cluster, dbname: str, manifest: dict | None) -> None:
     tables = cluster.query("SELECT format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables",
                            dbname=dbname)
     counts = {t: cluster.scalar(f"SELECT count(*) FROM {t}", dbname=dbname) for t, _ in tables}
@@ -140,7 +147,7 @@ def restore_dump(ctx: DrillContext, dump: Path) -> ScenarioResult:
         manifest, kind = manifest_for(dump), dump_format(dump)
         result.facts.update(backup=str(dump), format=kind)
         with result.step("check", f"the {kind} dump is complete"):
-            check_complete(result, cluster, dump, kind)
+            check_complete(result, ctx.installation, dump, kind)
         dbname = (manifest or {}).get("database") or "restored"
         t0 = time.time()
         with result.step("restore", "globals (when beside the dump), CREATE DATABASE, restore"):
@@ -177,16 +184,17 @@ def restore_base(ctx: DrillContext, base: Path, wal_archive: Path | None, target
         result.facts.update(backup=str(base), wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "pg_verifybackup against backup_manifest"):
             verified = run_check("base backup verified (pg_verifybackup)",
-                                 lambda: basebackup.verify(cluster, backup, ctx.workdir))
+                                 lambda: basebackup.verify(cluster, backup))
             result.checks.append(verified)
         if wal_archive:
             with result.step("check", "WAL archive continuity from the backup's start segment"):
-                segments = basebackup.check_archive_continuity(wal_archive, backup.start_segment)
-                basebackup.check_archive_readable(cluster, wal_archive, segments)
+                segments = basebackup.check_archive_continuity(sorted(p.name for p in wal_archive.iterdir()),
+                                                               backup.start_segment, str(wal_archive))
+                basebackup.check_archive_readable(
+                    basebackup.host_waldump(ctx.installation.tool("pg_waldump"), wal_archive), segments)
         t0 = time.time()
         with result.step("restore", "extract, recovery.signal, restore_command reading the source archive"):
             cluster.wipe_data()
-            cluster.make_empty_data_dir()
             basebackup.extract(cluster, backup)
             # the backup's own pg_hba.conf asks for production passwords the drill does not have: this scratch
             # server listens on 127.0.0.1 only and belongs to the run, so it trusts local TCP instead

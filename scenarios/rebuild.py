@@ -13,17 +13,25 @@ from __future__ import annotations
 
 import time
 
+from pgdrill.fixtures.docker_cluster import DockerCluster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist
 from pgdrill.scenarios.common import DrillContext, Workload, execute
-from pgdrill.scenarios.physical import (archived_end_lsn, backup_and_prove, current_timeline, record_rto,
-                                reset_recovery_settings, restore_command, verify_physical)
+from pgdrill.scenarios.physical import (
+    archived_end_lsn,
+    backup_and_prove,
+    current_timeline,
+    record_rto,
+    reset_recovery_settings,
+    restore_command,
+    verify_physical,
+)
 from pgdrill.scenarios.result import INFO, RunbookDefect, ScenarioResult
 
 SCENARIO = "complete_rebuild"
 
 
-def prove_exec_on_stopped_container(result: ScenarioResult, cluster) -> None:
+def prove_exec_on_stopped_container(result: ScenarioResult, cluster: DockerCluster) -> None:
     """The runbook's Scenario 2 step 2, literally, on the stopped container."""
     out = cluster.tool_raw(["docker", "exec", cluster.container_name, "rm", "-rf", "/var/lib/postgresql/data/*"])
     if out.returncode != 0 and "is not running" in out.stderr:
@@ -35,9 +43,9 @@ def prove_exec_on_stopped_container(result: ScenarioResult, cluster) -> None:
             " ".join(out.stderr.split())[:200]))
 
 
-def prove_archive_not_on_volume(result: ScenarioResult, cluster) -> None:
+def prove_archive_not_on_volume(result: ScenarioResult, cluster: DockerCluster) -> None:
     """The image declares a volume only for the data directory: an archive inside the container dies with it."""
-    declared = sorted((cluster.client.images.get(cluster.image).attrs["Config"].get("Volumes") or {}))
+    declared = sorted(cluster.client.images.get(cluster.image).attrs["Config"].get("Volumes") or {})
     if "/var/lib/postgresql/wal_archive" not in declared:
         result.runbook_defects.append(RunbookDefect(
             "ARCHIVE_NOT_ON_VOLUME", SCENARIO,
@@ -88,13 +96,12 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             cluster.remove_container()
             cluster.remove_volumes()
         ctx.fault("after_disaster", cluster, saved)
-        with result.step("pre-check", "saved archive continuity and readability from the backup's start segment"):
-            segments = basebackup.check_archive_continuity(saved, backup.start_segment)
-            basebackup.check_archive_readable(cluster, saved, segments)
         with result.step("step 5-6", "new volumes; base backup and saved archive restored into them before `up`"):
             cluster.create_volumes()
             basebackup.extract(cluster, backup)
             cluster.restore_archive(saved)
+        with result.step("pre-check", "restored archive continuity and readability from the backup's start segment"):
+            basebackup.check_cluster_archive(cluster, backup)
         with result.step("step 7", "recovery.signal; restore_command appended to postgresql.auto.conf"):
             cluster.write_data_file("recovery.signal", "")
             cluster.write_auto_conf({"restore_command": restore_command(cluster)}, append=True)

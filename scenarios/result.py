@@ -7,9 +7,9 @@ readable sentence) plus findings with stable codes, so a drill and a self-test a
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
 
 import allure
 

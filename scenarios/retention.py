@@ -85,7 +85,7 @@ def recoverable(year: Year, kept: list[tuple[str, str]]) -> dict[str, str]:
     for index, (name, start) in enumerate(kept):
         until = kept[index + 1][1] if index + 1 < len(kept) else None
         try:
-            check_archive_continuity(year.archive, start, until)
+            check_archive_continuity(sorted(p.name for p in year.archive.iterdir()), start, str(year.archive), until)
             verdicts[name] = "ok"
         except DrillFailure as exc:
             verdicts[name] = str(exc).split(";")[0]

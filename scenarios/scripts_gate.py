@@ -16,14 +16,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from pgdrill.fixtures.cluster import wait_until_writable
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist
 from pgdrill.scenarios.checks import Check
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
 from pgdrill.scenarios.physical import archived_end_lsn, current_timeline, record_rto, verify_physical
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
-
 
 
 def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float) -> str:
@@ -59,22 +59,17 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def host_tool(cluster, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """A PostgreSQL tool of this host's installation, reading backup files (never a server)."""
-    return subprocess.run([cluster.installation.tool(name), *args], capture_output=True, text=True)
-
-
-def check_dump(cluster, dump: Path, database: str) -> None:
+def check_dump(cluster: Cluster, dump: Path, database: str) -> None:
     """Non-empty, readable to the end, and of the expected database."""
     if not dump.is_file() or dump.stat().st_size == 0:
         raise DrillFailure("BACKUP_EMPTY", f"{dump} is missing or empty")
-    toc = host_tool(cluster, "pg_restore", "-l", str(dump))
+    toc = cluster.tool("pg_restore", "-l", stdin_path=dump, check=False)  # the server's own pg_restore
     if toc.returncode != 0:
         raise DrillFailure("DUMP_TRUNCATED", f"{dump.name} is not a readable archive: {' '.join(toc.stderr.split())[:200]}")
     named = next((line.split(":", 1)[1].strip() for line in toc.stdout.splitlines() if "dbname:" in line), None)
     if named != database:
         raise DrillFailure("BACKUP_WRONG_DATABASE", f"{dump.name} is a dump of database {named!r}, not {database!r}")
-    full = host_tool(cluster, "pg_restore", "-f", "/dev/null", str(dump))
+    full = cluster.tool("pg_restore", "-f", "/dev/null", stdin_path=dump, check=False)
     if full.returncode != 0:
         raise DrillFailure("DUMP_TRUNCATED", f"{dump.name} is truncated or corrupt: pg_restore cannot read it to the "
                                              f"end: {' '.join(full.stderr.split())[:200]}")
@@ -142,7 +137,7 @@ def run_physical(ctx: DrillContext, backup_script: Path, restore_script: Path, t
             backup_set = newest_set(backups, set())
             check_manifest(backup_set)
             backup = basebackup.BaseBackup.read(backup_set / "base")
-            backup_check = basebackup.verify(cluster, backup, ctx.workdir)
+            backup_check = basebackup.verify(cluster, backup)
         time.sleep(ctx.load_seconds / 2)
         archiving.switch_and_wait(cluster)  # commits after the backup reach the archive: replay must bring them
         time.sleep(ctx.load_seconds / 2)
@@ -154,7 +149,6 @@ def run_physical(ctx: DrillContext, backup_script: Path, restore_script: Path, t
         with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
             cluster.crash()
             cluster.wipe_data()
-            cluster.make_empty_data_dir()
         with result.step("restore", f"{restore_script.name} --mode physical --backup latest"):
             run_script("restore", [str(restore_script), "--mode", "physical", "--backup", "latest"], env, timeout)
         t_files = time.time()

@@ -83,9 +83,9 @@ def test_killed_run_is_swept_at_next_start(runs_root):
         from pgdrill.fixtures.config import resolve
         from pgdrill.fixtures.installation import discover
         from pgdrill.fixtures.runstate import RunDir
-        from pgdrill.fixtures.factory import ClusterFactory
+        from pgdrill.fixtures.factory import ClusterFactory, LocalDriver
         run = RunDir.create(Path({str(runs_root)!r}))
-        cluster = ClusterFactory(discover(resolve({{}}, {{}}, {{}})), run, 0.01).new("victim", seeded=False)
+        cluster = ClusterFactory(LocalDriver(discover(resolve({{}}, {{}}, {{}})), run), 0.01).new("victim", seeded=False)
         print(run.path, open(cluster.data_dir / "postmaster.pid").read().split()[0], flush=True)
         time.sleep(600)
     """)

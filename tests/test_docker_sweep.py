@@ -28,8 +28,9 @@ def ours(client, pid: int) -> tuple[list, list]:
 def test_killed_drill_is_swept_by_the_next_run(drill_config):
     if drill_config.pg_backend != "docker":
         pytest.skip("not run: needs --pg-backend docker")
-    from pgdrill.fixtures.plugin import docker_client
-    client = docker_client(drill_config.pg_image)
+    from pgdrill.fixtures.plugin import docker_engine
+    engine = docker_engine(drill_config)
+    client = engine.client
     drill = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "drills/test_monthly.py", "-k", "physical",
          "--pg-backend", "docker", "--pg-image", drill_config.pg_image, "--docker-network", drill_config.docker_network,
@@ -47,7 +48,7 @@ def test_killed_drill_is_swept_by_the_next_run(drill_config):
         left_containers = [c for c in left_containers if c.name.startswith("pgdrill-")]  # not self-removing helpers
         assert left_containers and left_volumes, "a SIGKILLed run should have left its containers behind"
 
-        swept = sweep_stale_docker(client)  # what the next run does first (cluster factory, run dir fixture)
+        swept = sweep_stale_docker(engine)  # what the next run does first (cluster factory, run dir fixture)
         swept_dirs = sweep_stale()
 
         assert {c.name for c in left_containers} <= set(swept)
@@ -57,5 +58,5 @@ def test_killed_drill_is_swept_by_the_next_run(drill_config):
     finally:
         if drill.poll() is None:
             os.killpg(drill.pid, signal.SIGKILL)
-        sweep_stale_docker(client)
+        sweep_stale_docker(engine)
         shutil.rmtree(ROOT / "reports" / "out" / "killed-run", ignore_errors=True)

@@ -1,5 +1,7 @@
 """Every fault the drills claim to detect, broken on purpose: each fails with its own named finding.
 
+Faults are injected through the cluster contract's verbs only, so they run on every backend.
+
 The healthy direction is the monthly drill itself (drills/test_monthly.py) plus test_healthy_* here.
 """
 
@@ -66,7 +68,7 @@ def more_segments(count: int):
 
 
 def middle_segment(cluster, backup) -> str:
-    segments = sorted(p for p in os.listdir(cluster.archive_dir) if SEGMENT_RE.match(p) and p > backup.start_segment)
+    segments = [p for p in cluster.archived_segments() if SEGMENT_RE.match(p) and p > backup.start_segment]
     return segments[len(segments) // 2 - 1] if len(segments) > 1 else segments[0]
 
 
@@ -76,7 +78,7 @@ def test_missing_middle_wal_segment(drill_context):
 
     def remove(cluster, backup):
         name = middle_segment(cluster, backup)
-        (cluster.archive_dir / name).unlink()
+        cluster.remove_archive_file(name)
         removed.append(name)
     drill_context.faults["after_disaster"] = remove
     result = physical.run(drill_context)
@@ -89,9 +91,7 @@ def test_corrupted_wal_segment(drill_context):
 
     def corrupt(cluster, backup):
         name = middle_segment(cluster, backup)
-        with open(cluster.archive_dir / name, "r+b") as handle:
-            handle.seek(200)
-            handle.write(b"\xa5" * 400)
+        cluster.patch_archive_file(name, 200, b"\xa5" * 400)
         corrupted.append(name)
     drill_context.faults["after_disaster"] = corrupt
     result = physical.run(drill_context)
@@ -118,9 +118,7 @@ def test_corrupted_heap_page_in_restored_data_directory(drill_context):
         where["path"] = cluster.scalar("SELECT pg_relation_filepath('tasks')", dbname=DATABASE)
 
     def corrupt(cluster):
-        with open(cluster.data_dir / where["path"], "r+b") as handle:
-            handle.seek(8192 + 1000)  # inside block 1, past the page header
-            handle.write(b"\x5a" * 64)
+        cluster.patch_data_file(where["path"], 8192 + 1000, b"\x5a" * 64)  # inside block 1, past the page header
     drill_context.faults["after_backup"] = locate
     drill_context.faults["before_start"] = corrupt
     result = physical.run(drill_context)

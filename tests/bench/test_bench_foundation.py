@@ -7,6 +7,7 @@ Both sides of each comparison run in one process on the same data; compare withi
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +20,12 @@ BENCH_SCALE = 0.2
 @pytest.mark.benchmark(group="cluster-start")
 @pytest.mark.parametrize("source", ["template", "initdb"])
 def test_start_cluster(benchmark, cluster_factory, source):
-    template = cluster_factory.template() if source == "template" else None
+    template = Path(cluster_factory.template()) if source == "template" else None
 
     def start_and_remove() -> None:
         cluster_factory._count += 1
         home = cluster_factory.run.path / f"bench-{cluster_factory._count}"
-        cluster = LocalCluster.create(cluster_factory.installation, home, "bench", cluster_factory.run.run_id,
+        cluster = LocalCluster.create(cluster_factory.driver.installation, home, "bench", cluster_factory.run.run_id,
                                       cluster_factory.password, template=template)
         try:
             cluster.start()
