@@ -11,8 +11,8 @@
 #   docker run --rm --network host -v /var/run/docker.sock:/var/run/docker.sock -v "$PWD/out:/out" \
 #     pgdrill/runner:offline pytest drills -m "monthly or quarterly" --pg-backend docker \
 #     --pg-image pgdrill/pgvector:16-offline --docker-network host --dr-report-dir /out
-# Needs root and an engine (docker/setup-engine.sh). Idempotent: an existing image is rebuilt only
-# with --rebuild. Prints the image tag on its last line.
+# Needs root and an engine (docker/setup-engine.sh). Idempotent: the image carries a hash of the
+# project's files and is rebuilt only when they changed (or with --rebuild). Prints the tag last.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/.." && pwd)
@@ -23,8 +23,11 @@ log() { echo "build-runner: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
 docker info >/dev/null 2>&1 || { log "no Docker engine answers: run docker/setup-engine.sh first"; exit 1; }
-if [ "${1:-}" != --rebuild ] && docker image inspect "$image" >/dev/null 2>&1; then
-  log "image $image already present (--rebuild to build it again)"
+sources=(fixtures scenarios reports drills tests scripts conftest.py pyproject.toml)
+source_hash=$(cd "$project" && git ls-files -z "${sources[@]}" | xargs -0 sha256sum | sha256sum | cut -c1-16)
+built=$(docker image inspect -f '{{ index .Config.Labels "pgdrill.source" }}' "$image" 2>/dev/null || true)
+if [ "${1:-}" != --rebuild ] && [ "$built" = "$source_hash" ]; then
+  log "image $image is up to date with the project (source $source_hash)"
   echo "$image"
   exit 0
 fi
@@ -43,8 +46,10 @@ fi
 
 log "fetching wheels of pgdrill and its dependencies for CPython 3.11 / x86_64"
 mkdir -p "$work/ctx/wheels"
-"$python" -m pip wheel -q --no-deps --wheel-dir "$work/ctx/wheels" "$project"
-"$python" -m pip download -q --dest "$work/ctx/wheels" --only-binary=:all: --python-version 3.11 \
+mkdir -p "$work/src"  # the wheel is built from the tracked files, never from a stale build/ of the tree
+(cd "$project" && git ls-files -z "${sources[@]}" | xargs -0 cp --parents -t "$work/src")
+"$python" -m pip wheel -q --no-deps --wheel-dir "$work/ctx/wheels" "$work/src"
+"$python" -m pip download -q --disable-pip-version-check --dest "$work/ctx/wheels" --only-binary=:all: --python-version 3.11 \
   --implementation cp --abi cp311 --abi abi3 --abi none --platform manylinux_2_28_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
   "$work"/ctx/wheels/pgdrill-*.whl
@@ -52,6 +57,7 @@ mkdir -p "$work/ctx/pgdrill"
 (cd "$project" && git ls-files -z drills tests scripts conftest.py pyproject.toml | xargs -0 cp --parents -t "$work/ctx/pgdrill")
 cat > "$work/ctx/Dockerfile" <<DOCKERFILE
 FROM $base
+LABEL pgdrill.source=$source_hash
 COPY wheels /tmp/wheels
 RUN python3 -m venv /opt/pgdrill \\
  && /opt/pgdrill/bin/pip install -q --no-index --find-links /tmp/wheels pgdrill \\
