@@ -4,6 +4,7 @@ arrives in the archive, and an archiver that has not failed."""
 from __future__ import annotations
 
 import re
+import time
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.sql import one_row
@@ -66,6 +67,34 @@ def switch_and_wait(cluster: Cluster, timeout: float = 30) -> str:
             f"last_failed_wal={stats['last_failed_wal']}). archive_command: {command}\n"
             f"server log:\n{archive_failure_evidence(cluster)}") from None
     return segment
+
+
+def timed_switch(cluster: Cluster, timeout: float = 30) -> float:
+    """switch_and_wait, timed: the archiving delay of one segment (switch to arrival in the archive), in seconds."""
+    started = time.perf_counter()
+    switch_and_wait(cluster, timeout)
+    return time.perf_counter() - started
+
+
+def set_archive_timeout(cluster: Cluster, seconds: float) -> None:
+    """The runbook corrected: ALTER SYSTEM SET archive_timeout (0 leaves the runbook's unbounded default)."""
+    with cluster.connect() as conn:
+        conn.execute(f"ALTER SYSTEM SET archive_timeout = '{int(seconds)}s'")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def rpo_bound(archive_timeout: float, delays: list[float]) -> tuple[float | None, str]:
+    """The worst loss of WAL archiving alone: archive_timeout plus the slowest archiving delay measured.
+
+    With archive_timeout = 0 a segment is archived only when 16 MB of WAL fill it: at low traffic, never.
+    """
+    if archive_timeout <= 0:
+        return None, ("archive_timeout = 0 (the runbook's configuration): a segment is archived only once 16 MB of "
+                      "WAL fill it, so at low traffic committed data can stay unarchived indefinitely "
+                      "(RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT; --archive-timeout sets the corrected value)")
+    delay = max(delays, default=0.0)
+    return archive_timeout + delay, (f"archive_timeout {archive_timeout:g} s + the slowest archiving delay measured "
+                                     f"({delay:.2f} s over {len(delays)} segments)")
 
 
 def verify_after_recovery(cluster: Cluster, old_timeline: int | None, failed_before: int | None = None) -> str:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import psycopg
+
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.readiness import RTO_PROBE_TABLE
+from pgdrill.fixtures.seed import APP_ROLE
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.writer import HEARTBEAT_TABLE
+from pgdrill.scenarios.catalog import CODES, USER_SCHEMA, Catalog, compare, read_catalog
 from pgdrill.scenarios.checks import Check, NotRun, run_check
 from pgdrill.scenarios.result import DrillFailure
 
@@ -29,19 +33,9 @@ TOP_K = 10
 PROBES = 5
 RECALL_TOLERANCE = 0.1
 
-OBJECTS_SQL = """
-SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'i' THEN 'index'
-       WHEN 'S' THEN 'sequence' WHEN 'm' THEN 'materialized view' WHEN 'v' THEN 'view' END,
-       c.relname
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r','p','i','S','m','v')
-UNION ALL
-SELECT 'constraint', conrelid::regclass::text || '.' || conname
-FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'
-UNION ALL
-SELECT 'extension', extname || ' ' || extversion FROM pg_extension
-"""
-
+# a row's ::text depends on these: another server's defaults must not change a hash (backup.sh pins them too)
+HASH_SETTINGS = {"TimeZone": "UTC", "DateStyle": "ISO, YMD", "IntervalStyle": "postgres", "extra_float_digits": "3",
+                 "bytea_output": "hex"}
 HASH_SQL = ("SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text "
             "FROM {table} t")
 
@@ -54,16 +48,16 @@ JOIN pg_class sc ON sc.relname = s.sequencename AND sc.relnamespace = sn.oid
 JOIN pg_depend d ON d.objid = sc.oid AND d.deptype IN ('a', 'i') AND d.classid = 'pg_class'::regclass
 JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-WHERE s.schemaname = 'public'
+WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
 """
 
-FOREIGN_KEYS_SQL = """
+FOREIGN_KEYS_SQL = f"""
 SELECT conname, conrelid::regclass::text, confrelid::regclass::text,
        (SELECT array_agg(quote_ident(attname) ORDER BY k.i) FROM unnest(conkey) WITH ORDINALITY k(n, i)
           JOIN pg_attribute ON attrelid = conrelid AND attnum = k.n),
        (SELECT array_agg(quote_ident(attname) ORDER BY k.i) FROM unnest(confkey) WITH ORDINALITY k(n, i)
           JOIN pg_attribute ON attrelid = confrelid AND attnum = k.n)
-FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
+FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE contype = 'f' AND {USER_SCHEMA.format(n='n')}
 """
 
 HNSW_SQL = """
@@ -96,25 +90,24 @@ class Snapshot:
 
     dbname: str
     roles: set[str] = field(default_factory=set)
-    objects: set[tuple[str, str]] = field(default_factory=set)
+    catalog: Catalog = field(default_factory=dict)
     tables: dict[str, tuple[int, str]] = field(default_factory=dict)
     vectors: list[VectorProbe] = field(default_factory=list)
 
 
 def _user_tables(cluster: Cluster, dbname: str) -> list[str]:
+    """Tables and matviews of every non-system schema (not the drill's own tables)."""
     rows = cluster.query("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables "
-                         "WHERE schemaname = 'public' UNION ALL SELECT format('%I.%I', schemaname, matviewname) "
-                         "FROM pg_matviews WHERE schemaname = 'public' ORDER BY 1", dbname=dbname)
+                         "UNION ALL SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews "
+                         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", dbname=dbname)
     return [r[0] for r in rows if r[0].split(".")[-1] not in EXCLUDED_TABLES]
 
 
-def _objects(cluster: Cluster, dbname: str) -> set[tuple[str, str]]:
-    return {(kind, name) for kind, name in cluster.query(OBJECTS_SQL, dbname=dbname)
-            if not any(name.startswith(t) or f"{t}." in name or f"{t}_" in name for t in EXCLUDED_TABLES)}
-
-
 def _table_hashes(cluster: Cluster, dbname: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+    """Counts and content hashes, computed under pinned output settings (the row's text form depends on them)."""
     with cluster.connect(dbname) as conn:
+        for name, value in HASH_SETTINGS.items():
+            conn.execute(f"SET {name} = '{value}'")
         return {t: one_row(conn.execute(HASH_SQL.format(table=t))) for t in tables}
 
 
@@ -148,7 +141,7 @@ def _vector_probes(cluster: Cluster, dbname: str) -> list[VectorProbe]:
 
 def take_snapshot(cluster: Cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
     roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
-    return Snapshot(dbname=dbname, roles=roles, objects=_objects(cluster, dbname),
+    return Snapshot(dbname=dbname, roles=roles, catalog=read_catalog(cluster, dbname),
                     tables=_table_hashes(cluster, dbname, _user_tables(cluster, dbname)),
                     vectors=_vector_probes(cluster, dbname) if with_vectors else [])
 
@@ -162,12 +155,40 @@ def check_connectivity_and_roles(cluster: Cluster, snap: Snapshot) -> str:
     return f"database {snap.dbname} accepts connections; {len(snap.roles)} roles present"
 
 
-def check_schema_objects(cluster: Cluster, snap: Snapshot) -> str:
-    now = _objects(cluster, snap.dbname)
-    missing, extra = sorted(snap.objects - now), sorted(now - snap.objects)
-    expect(not missing and not extra, "SCHEMA_MISMATCH", ("schema differs: missing " + (", ".join(f"{k} {n}" for k, n in missing) or "nothing")
-                                       + "; unexpected " + (", ".join(f"{k} {n}" for k, n in extra) or "nothing")))
-    return f"{len(now)} tables, indexes, constraints, sequences, matviews and extensions match"
+def check_schema_objects(cluster: Cluster, snap: Snapshot, now: Catalog) -> str:
+    """Every object of every non-system schema exists (tables ... functions, triggers, policies, extensions)."""
+    diff = compare(snap.catalog["objects"], now["objects"])
+    expect(not diff.missing and not diff.extra, CODES["objects"], f"schema objects differ: {diff.describe()}")
+    return f"{len(now['objects'])} objects in every schema (relations, constraints, functions, triggers, policies, " \
+           f"extensions) match"
+
+
+def check_aspect(snap: Snapshot, now: Catalog, aspect: str) -> str:
+    """Definitions, owners, privileges, large objects: changed values, and entries missing or extra that are no
+    schema object of their own (default privileges, large objects); a missing table is the schema check's."""
+    diff = compare(snap.catalog[aspect], now[aspect])
+    objects = {f"{kind} {name}" for kind, name in snap.catalog["objects"].keys() | now["objects"].keys()}
+    bad = diff.changed + [f"missing: {e}" for e in diff.missing if e not in objects] \
+        + [f"unexpected: {e}" for e in diff.extra if e not in objects]
+    expect(not bad, CODES[aspect], f"{aspect} differ: {'; '.join(bad[:6])}" + (f" (+{len(bad) - 6} more)"
+                                                                             if len(bad) > 6 else ""))
+    return f"{len(now[aspect])} {aspect} equal"
+
+
+def check_application_role(cluster: Cluster, snap: Snapshot) -> str:
+    """The application's role (not the superuser) logs in and reads every relation it owned before the disaster."""
+    owned = sorted(name for (kind, name), owner in snap.catalog["owners"].items()
+                   if owner == APP_ROLE and kind in ("table", "view", "materialized view"))
+    if not owned:
+        raise NotRun(f"the role {APP_ROLE} owned no tables before the disaster")
+    try:
+        with cluster.connect(snap.dbname, user=APP_ROLE) as conn:
+            for name in owned:
+                conn.execute(f"SELECT count(*) FROM {name}").fetchall()
+    except psycopg.Error as exc:
+        raise DrillFailure("APP_ROLE_CANNOT_READ", f"the application role {APP_ROLE} cannot read its data after "
+                                                   f"recovery: {' '.join(str(exc).split())[:200]}") from None
+    return f"{APP_ROLE} logged in and read its {len(owned)} relations"
 
 
 def check_row_counts_and_hashes(cluster: Cluster, snap: Snapshot) -> str:
@@ -216,7 +237,8 @@ def check_foreign_keys(cluster: Cluster, snap: Snapshot) -> str:
 
 def check_indexes_valid(cluster: Cluster, snap: Snapshot) -> str:
     bad = cluster.query("SELECT indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                        "WHERE c.relnamespace = 'public'::regnamespace AND NOT (indisvalid AND indisready)",
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        f"WHERE {USER_SCHEMA.format(n='n')} AND NOT (indisvalid AND indisready)",
                         dbname=snap.dbname)
     expect(not bad, "INDEX_INVALID", "invalid indexes: " + ", ".join(r[0] for r in bad))
     return "all indexes valid and ready"
@@ -254,7 +276,8 @@ def check_amcheck(cluster: Cluster, snap: Snapshot, installation) -> str:
         try:
             indexes = conn.execute("SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                                    "JOIN pg_am am ON am.oid = c.relam WHERE am.amname = 'btree' "
-                                   "AND c.relnamespace = 'public'::regnamespace").fetchall()
+                                   "AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, "
+                                   "'information_schema'::regnamespace)").fetchall()
             for (index,) in indexes:
                 conn.execute("SELECT bt_index_check(%s::regclass, true)", (index,))
         finally:
@@ -292,9 +315,16 @@ def verify(cluster: Cluster, snap: Snapshot, installation, health_urls: tuple[st
     logical restore it is rebuilt and may differ a little.
     """
     tolerance = 0.0 if physical else RECALL_TOLERANCE
+    now = read_catalog(cluster, snap.dbname)
     return [
         run_check("connectivity and roles", lambda: check_connectivity_and_roles(cluster, snap)),
-        run_check("schema objects", lambda: check_schema_objects(cluster, snap)),
+        run_check("schema objects", lambda: check_schema_objects(cluster, snap, now)),
+        run_check("definitions (views, functions, triggers, policies, defaults, constraints, indexes)",
+                  lambda: check_aspect(snap, now, "definitions")),
+        run_check("owners", lambda: check_aspect(snap, now, "owners")),
+        run_check("privileges (ACLs and default privileges)", lambda: check_aspect(snap, now, "privileges")),
+        run_check("large objects", lambda: check_aspect(snap, now, "large objects")),
+        run_check("the application role reads its data", lambda: check_application_role(cluster, snap)),
         run_check("row counts and content hashes", lambda: check_row_counts_and_hashes(cluster, snap)),
         run_check("sequences not behind", lambda: check_sequences(cluster, snap)),
         run_check("foreign keys without orphans", lambda: check_foreign_keys(cluster, snap)),

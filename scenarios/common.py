@@ -23,8 +23,9 @@ from pgdrill.scenarios.targets import Target
 class DrillContext:
     """Everything a scenario needs from outside: where clusters come from, targets, knobs, faults.
 
-    faults maps an injection point ("after_backup", "after_disaster", "before_start",
-    "before_verify", "pitr_target") to a callable the self-tests use to break recovery on purpose.
+    faults maps an injection point ("after_backup", "after_disaster", "before_start", "before_verify",
+    "pitr_target", "restore_command", "restore_options") to a callable the self-tests use to break
+    recovery on purpose.
     """
 
     make_cluster: Callable[..., Cluster]
@@ -35,6 +36,7 @@ class DrillContext:
     writer_rate: float = 20.0
     load_seconds: float = 1.5
     restore_delay: float = 0.0  # --throttle-restore: a slowed restore, to prove the slowdown gate fails
+    archive_timeout: float = 60.0  # the runbook corrected; 0 is the runbook as written
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)

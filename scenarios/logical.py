@@ -44,6 +44,9 @@ def run(ctx: DrillContext) -> ScenarioResult:
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("s1-logical")
+        result.bound_rpo(ctx.targets[SCENARIO].dump_interval_seconds,
+                         "a logical restore loses everything since the last dump: the dump interval "
+                         "(targets: logical_restore.dump_interval)")
         dump, globals_sql = ctx.workdir / "agentic_platform.dump", ctx.workdir / "globals.sql"
         workload = Workload(ctx, cluster)
         time.sleep(ctx.load_seconds / 2)
@@ -75,7 +78,9 @@ def run(ctx: DrillContext) -> ScenarioResult:
             restore_globals(cluster, globals_sql)
         with result.step("step 3", "pg_restore --exit-on-error"):
             time.sleep(ctx.restore_delay)
-            out = cluster.tool("pg_restore", "--exit-on-error", "-v", "-d", DATABASE, stdin_path=dump, check=False)
+            extra = ctx.fault("restore_options") or []  # a self-test restores --no-owner / --no-privileges
+            out = cluster.tool("pg_restore", "--exit-on-error", "-v", *extra, "-d", DATABASE, stdin_path=dump,
+                               check=False)
             result.evidence["pg_restore --exit-on-error -v"] = out.stderr[-20000:]
             if out.returncode != 0:
                 raise restore_error(out.stderr)

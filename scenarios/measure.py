@@ -1,7 +1,9 @@
 """RPO and lost transactions from the ack-tracking writer, exactly as DESIGN.md defines them.
 
 lost = acknowledged before the disaster and absent after recovery;
-RPO  = commit time of the last acknowledged − commit time of the last survivor (0 when none lost).
+RPO  = commit time of the last acknowledged − commit time of the last survivor before the first lost
+       commit (0 when none lost): a hole in the middle counts from where it starts, not from the last
+       marker that happens to have survived after it.
 For PITR the check is exact in both directions around the target.
 """
 
@@ -23,13 +25,15 @@ def measure_rpo(commit_ts: dict[int, float], acked: set[int], present: set[int])
     """commit_ts: seq -> commit time for the acknowledged markers, sampled before the disaster."""
     lost = sorted(acked - present)
     kept = acked & present
+    before_loss = [s for s in kept if lost and s < lost[0]]
     if not lost:
         rpo = 0.0
-    elif not kept:
+    elif not before_loss:  # nothing survived before the first loss: the loss reaches back past the workload
         rpo = max(commit_ts[s] for s in acked) - min(commit_ts[s] for s in acked)
     else:
-        rpo = max(commit_ts[s] for s in acked) - max(commit_ts[s] for s in kept)
-    return RpoMeasure(round(max(rpo, 0.0), 3), lost, len(acked), len(kept), lower_bound=bool(lost) and not kept)
+        rpo = max(commit_ts[s] for s in acked) - max(commit_ts[s] for s in before_loss)
+    return RpoMeasure(round(max(rpo, 0.0), 3), lost, len(acked), len(kept),
+                      lower_bound=bool(lost) and not before_loss)
 
 
 def pitr_exactness(commit_ts: dict[int, float], target: float, present: set[int]) -> tuple[list[int], list[int]]:

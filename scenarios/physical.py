@@ -14,18 +14,46 @@ import time
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios import archiving, basebackup, checklist, replay
 from pgdrill.scenarios.basebackup import BaseBackup, parse_lsn
 from pgdrill.scenarios.checks import run_check
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.replay import segment_end_lsn
 from pgdrill.scenarios.result import INFO, ScenarioResult
 
 SCENARIO = "physical_restore"
 RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")
 
 
-def restore_command(cluster: Cluster) -> str:
-    return f"cp {cluster.archive_location}/%f %p"
+ARCHIVED_SEGMENTS_AFTER_BACKUP = 3  # so that replay must fetch WAL through restore_command
+
+
+def restore_command(ctx: DrillContext, cluster: Cluster) -> str:
+    """The runbook's restore_command (a self-test may swap in a broken one)."""
+    return ctx.fault("restore_command", cluster) or f"cp {cluster.archive_location}/%f %p"
+
+
+def archive_segments_after_backup(ctx: DrillContext, result: ScenarioResult, cluster: Cluster) -> list[float]:
+    """Commits after the backup, in segments that are switched and archived: replay must bring them back.
+
+    Returns each segment's archiving delay (switch to arrival), for the RPO bound.
+    """
+    delays = []
+    with result.step("load", f"{ARCHIVED_SEGMENTS_AFTER_BACKUP} WAL segments written and archived after the backup"):
+        for _ in range(ARCHIVED_SEGMENTS_AFTER_BACKUP):
+            time.sleep(ctx.load_seconds / ARCHIVED_SEGMENTS_AFTER_BACKUP)
+            delays.append(archiving.timed_switch(cluster))
+    return delays
+
+
+def bound_physical_rpo(ctx: DrillContext, result: ScenarioResult, delays: list[float]) -> None:
+    result.bound_rpo(*archiving.rpo_bound(ctx.archive_timeout, delays))
+
+
+def correct_archiving(ctx: DrillContext, result: ScenarioResult, cluster: Cluster) -> None:
+    """The runbook corrected before anything is measured: archive_timeout bounds the unarchived tail."""
+    with result.step("setup", f"archive_timeout = {ctx.archive_timeout:g} s (RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT)"):
+        archiving.set_archive_timeout(cluster, ctx.archive_timeout)
 
 
 def current_timeline(cluster: Cluster) -> int:
@@ -52,8 +80,10 @@ def lose_data_directory(result: ScenarioResult, cluster: Cluster) -> None:
 
 
 def restore_files(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, backup: BaseBackup,
-                  target_settings: dict[str, str]) -> None:
-    """Steps 1-5: data directory from the backup, recovery.signal, settings appended to auto.conf."""
+                  target_settings: dict[str, str]) -> list[str]:
+    """Steps 1-5: data directory from the backup, recovery.signal, settings appended to auto.conf.
+
+    Returns the archive's contents as recovery starts (what it will be compared with)."""
     with result.step("step 1", "stop PostgreSQL"):
         cluster.stop("fast")
     with result.step("step 2", "remove the old data directory"):
@@ -61,13 +91,15 @@ def restore_files(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, b
     with result.step("pre-check", "archive continuity and readability from the backup's start segment"):
         segments = basebackup.check_cluster_archive(cluster, backup)
         result.facts["archived_segments_checked"] = len(segments)
+        archived = cluster.archived_segments()
     with result.step("step 3", "extract base.tar.gz into the data directory and pg_wal.tar.gz into pg_wal/"):
         basebackup.extract(cluster, backup)
     ctx.fault("before_start", cluster)
     with result.step("step 4", "create recovery.signal"):
         cluster.write_data_file("recovery.signal", "")
     with result.step("step 5", "append restore_command (and targets) to postgresql.auto.conf, not recovery.conf"):
-        cluster.write_auto_conf({"restore_command": restore_command(cluster), **target_settings}, append=True)
+        cluster.write_auto_conf({"restore_command": restore_command(ctx, cluster), **target_settings}, append=True)
+    return archived
 
 
 def reset_recovery_settings(result: ScenarioResult, cluster: Cluster) -> None:
@@ -90,7 +122,8 @@ def judge_physical_loss(result: ScenarioResult, workload: Workload, present: set
     result.facts["lost_unarchived_expected"] = unarchived
     if unarchived:
         result.find("UNARCHIVED_WAL_LOST", f"{unarchived} acknowledged transactions lived only in the WAL segment not "
-                                           f"yet archived when the data directory was lost (archive_timeout = 0)", INFO)
+                                           f"yet archived when the data directory was lost (the loss archive_timeout "
+                                           f"bounds)", INFO)
 
 
 def verify_physical(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snapshot, old_timeline: int, backup_check,
@@ -104,9 +137,7 @@ def verify_physical(ctx: DrillContext, result: ScenarioResult, cluster: Cluster,
 
 def archived_end_lsn(cluster: Cluster) -> int:
     """The LSN where the last archived segment ends (sampled before the disaster)."""
-    last = archiving.archiver_stats(cluster)["last_archived_wal"] or "0" * 24
-    segno = int(last[8:16], 16) * basebackup.SEGMENTS_PER_XLOGID + int(last[16:24], 16)
-    return (segno + 1) * basebackup.SEGMENT_SIZE
+    return segment_end_lsn(archiving.archiver_stats(cluster)["last_archived_wal"] or "0" * 24)
 
 
 def record_rto(result: ScenarioResult, t0: float, t_files: float, t1: float) -> None:
@@ -119,9 +150,11 @@ def run(ctx: DrillContext) -> ScenarioResult:
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("s2-physical")
+        correct_archiving(ctx, result, cluster)
         workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
-        time.sleep(ctx.load_seconds)
+        delays = archive_segments_after_backup(ctx, result, cluster)
+        bound_physical_rpo(ctx, result, delays)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
         result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
         old_timeline = current_timeline(cluster)
@@ -131,11 +164,14 @@ def run(ctx: DrillContext) -> ScenarioResult:
         t0 = time.time()
         lose_data_directory(result, cluster)
         ctx.fault("after_disaster", cluster, backup)
-        restore_files(ctx, result, cluster, backup, {})
+        archived = restore_files(ctx, result, cluster, backup, {})
         t_files = time.time()
+        log_from = cluster.log_size()
         with result.step("step 6-7", "start PostgreSQL and monitor recovery until the first write"):
             t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
+        with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
+            replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
         reset_recovery_settings(result, cluster)
         ctx.fault("before_verify", cluster)
         with result.step("step 8", "verify (recovery verification checklist)"):

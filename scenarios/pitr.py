@@ -21,6 +21,8 @@ from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
 from pgdrill.scenarios.measure import pitr_exactness
 from pgdrill.scenarios.physical import (
     backup_and_prove,
+    bound_physical_rpo,
+    correct_archiving,
     current_timeline,
     record_rto,
     reset_recovery_settings,
@@ -70,6 +72,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("s3-pitr")
+        correct_archiving(ctx, result, cluster)
         workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
         time.sleep(ctx.load_seconds)
@@ -86,7 +89,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         old_timeline = current_timeline(cluster)
         workload.stop_and_sample()
         with result.step("pre-check", "archive a commit later than the target (pg_switch_wal, wait for the archiver)"):
-            archiving.switch_and_wait(cluster, timeout=60)
+            bound_physical_rpo(ctx, result, [archiving.timed_switch(cluster, timeout=60)])
         target = ctx.fault("pitr_target", target, backup) or target
         result.facts.update(recovery_target_time=format_target(target), destructive_commit_after=str(disaster_at))
         check_target_after_backup(cluster, backup, target)

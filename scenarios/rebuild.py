@@ -15,11 +15,14 @@ import time
 
 from pgdrill.fixtures.docker_cluster import DockerCluster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios import basebackup, checklist, replay
 from pgdrill.scenarios.common import DrillContext, Workload, execute
 from pgdrill.scenarios.physical import (
+    archive_segments_after_backup,
     archived_end_lsn,
     backup_and_prove,
+    bound_physical_rpo,
+    correct_archiving,
     current_timeline,
     record_rto,
     reset_recovery_settings,
@@ -75,11 +78,11 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             compose.up()
         app.start()
         ctx.health_urls = (*ctx.health_urls, app.url)
+        correct_archiving(ctx, result, cluster)
         workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
-        time.sleep(ctx.load_seconds / 2)
-        archiving.switch_and_wait(cluster)  # a segment completes under load and is archived, as in production
-        time.sleep(ctx.load_seconds / 2)
+        delays = archive_segments_after_backup(ctx, result, cluster)  # archived under load, as in production
+        bound_physical_rpo(ctx, result, delays)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
         old_timeline = current_timeline(cluster)
         workload.stop_and_sample()
@@ -102,14 +105,17 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             cluster.restore_archive(saved)
         with result.step("pre-check", "restored archive continuity and readability from the backup's start segment"):
             basebackup.check_cluster_archive(cluster, backup)
+            archived = cluster.archived_segments()
         with result.step("step 7", "recovery.signal; restore_command appended to postgresql.auto.conf"):
             cluster.write_data_file("recovery.signal", "")
-            cluster.write_auto_conf({"restore_command": restore_command(cluster)}, append=True)
+            cluster.write_auto_conf({"restore_command": restore_command(ctx, cluster)}, append=True)
         t_files = time.time()
         with result.step("step 3-4", "docker-compose up -d postgres; wait for the first write (not sleep 30)"):
             compose.up()
             t1 = basebackup.start_recovery(cluster, DATABASE, already_started=True, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
+        with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
+            replay.prove_archive_end_reached(result, cluster.log_since(0), archived, backup.timeline)
         reset_recovery_settings(result, cluster)
         with result.step("step 8", "restart dependent services and ask their /health"):
             app.start()

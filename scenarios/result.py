@@ -73,6 +73,7 @@ class ScenarioResult:
     failure: str | None = None
     rto_seconds: float | None = None
     rpo_seconds: float | None = None
+    rpo_bound_seconds: float | None = None  # the worst loss the configuration allows (None: unbounded or not known)
     lost_acknowledged_transactions: int | None = None
     verification_seconds: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
@@ -102,6 +103,13 @@ class ScenarioResult:
     def find(self, code: str, message: str, severity: str = ERROR) -> None:
         self.findings.append(Finding(code, severity, message))
 
+    def bound_rpo(self, seconds: float | None, basis: str) -> None:
+        """Record the worst loss the configuration allows; None means unbounded, which fails the RPO verdict."""
+        self.rpo_bound_seconds = round(seconds, 3) if seconds is not None else None
+        self.facts["rpo_bound_basis"] = basis
+        if seconds is None:
+            self.find("RPO_UNBOUNDED", f"{self.id}: the loss this configuration allows has no bound: {basis}")
+
     def codes(self) -> list[str]:
         return [f.code for f in self.findings]
 
@@ -114,6 +122,9 @@ class ScenarioResult:
         if self.rpo_seconds is not None and self.rpo_seconds > self.rpo_target_seconds:
             self.find("RPO_BREACH", f"{self.id}: RPO {self.rpo_seconds:.1f} s exceeds the target "
                                     f"{self.rpo_target_seconds:.0f} s")
+        if self.rpo_bound_seconds is not None and self.rpo_bound_seconds > self.rpo_target_seconds:
+            self.find("RPO_BREACH", f"{self.id}: the configuration allows losing up to {self.rpo_bound_seconds:.1f} s "
+                                    f"of commits, more than the RPO target {self.rpo_target_seconds:.0f} s")
         bad_checks = [c for c in self.checks if c.status == FAILED]
         for check in bad_checks:
             if check.code and check.code not in self.codes():

@@ -19,10 +19,18 @@ from pathlib import Path
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios import basebackup, checklist, replay
 from pgdrill.scenarios.checks import Check
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
-from pgdrill.scenarios.physical import archived_end_lsn, current_timeline, record_rto, verify_physical
+from pgdrill.scenarios.physical import (
+    archive_segments_after_backup,
+    archived_end_lsn,
+    bound_physical_rpo,
+    correct_archiving,
+    current_timeline,
+    record_rto,
+    verify_physical,
+)
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
 
 
@@ -96,6 +104,9 @@ def run_logical(ctx: DrillContext, backup_script: Path, restore_script: Path, ti
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("gate-logical")
+        result.bound_rpo(ctx.targets["logical_restore"].dump_interval_seconds,
+                         "a logical restore loses everything since the last dump: the dump interval "
+                         "(targets: logical_restore.dump_interval)")
         backups = ctx.workdir / "backups"
         backups.mkdir()
         env = {**cluster.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
@@ -128,6 +139,7 @@ def run_physical(ctx: DrillContext, backup_script: Path, restore_script: Path, t
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster("gate-physical")
+        correct_archiving(ctx, result, cluster)
         backups = ctx.workdir / "backups"
         backups.mkdir()
         env = {**cluster.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
@@ -138,9 +150,7 @@ def run_physical(ctx: DrillContext, backup_script: Path, restore_script: Path, t
             check_manifest(backup_set)
             backup = basebackup.BaseBackup.read(backup_set / "base")
             backup_check = basebackup.verify(cluster, backup)
-        time.sleep(ctx.load_seconds / 2)
-        archiving.switch_and_wait(cluster)  # commits after the backup reach the archive: replay must bring them
-        time.sleep(ctx.load_seconds / 2)
+        bound_physical_rpo(ctx, result, archive_segments_after_backup(ctx, result, cluster))
         snapshot = checklist.take_snapshot(cluster, DATABASE)
         old_timeline = current_timeline(cluster)
         workload.stop_and_sample()
@@ -152,9 +162,12 @@ def run_physical(ctx: DrillContext, backup_script: Path, restore_script: Path, t
         with result.step("restore", f"{restore_script.name} --mode physical --backup latest"):
             run_script("restore", [str(restore_script), "--mode", "physical", "--backup", "latest"], env, timeout)
         t_files = time.time()
+        archived = cluster.archived_segments()
+        log_from = cluster.log_size()
         with result.step("start", "start PostgreSQL and wait for the first write"):
             t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
+        replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
         with result.step("verify", "recovery verification checklist"):
             verify_physical(ctx, result, cluster, snapshot, old_timeline,
                             Check("base backup verified (pg_verifybackup)", "passed", backup_check),

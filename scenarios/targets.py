@@ -15,12 +15,14 @@ from pgdrill.fixtures.config import ConfigError
 
 DEFAULTS = Path(__file__).with_name("targets.toml")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+KEYS = {"rto", "rpo", "dump_interval"}
 
 
 @dataclass(frozen=True)
 class Target:
     rto_seconds: float
     rpo_seconds: float
+    dump_interval_seconds: float | None = None  # logical backups: how often a dump is taken (the RPO bound)
 
 
 def parse_duration(where: str, raw: object) -> float:
@@ -47,8 +49,10 @@ def load_targets(override: Path | None = None) -> dict[str, Target]:
             if scenario not in raw:
                 raise ConfigError(f"targets file {override}: unknown scenario {scenario!r} "
                                   f"(known: {', '.join(raw)}).")
-            if not isinstance(values, dict) or set(values) - {"rto", "rpo"}:
-                raise ConfigError(f"targets file {override}: [{scenario}] may set only rto and rpo.")
+            if not isinstance(values, dict) or set(values) - KEYS:
+                raise ConfigError(f"targets file {override}: [{scenario}] may set only {', '.join(sorted(KEYS))}.")
             raw[scenario].update(values)
-    return {name: Target(parse_duration(f"{name}.rto", values["rto"]), parse_duration(f"{name}.rpo", values["rpo"]))
+    return {name: Target(parse_duration(f"{name}.rto", values["rto"]), parse_duration(f"{name}.rpo", values["rpo"]),
+                         parse_duration(f"{name}.dump_interval", values["dump_interval"])
+                         if "dump_interval" in values else None)
             for name, values in raw.items()}

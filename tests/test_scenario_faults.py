@@ -143,3 +143,48 @@ def test_pitr_target_before_base_backup(drill_context):
     drill_context.faults["pitr_target"] = lambda target, backup: target - timedelta(minutes=10)
     result = pitr.run(drill_context)
     assert_fails_with(result, "PITR_TARGET_BEFORE_BACKUP", "lies before the base backup's consistency point")
+
+
+# ----- restores that bring every row back but not what owns and guards it --------------------------
+@pytest.mark.parametrize("option, code", [("--no-owner", "OWNERSHIP_MISMATCH"),
+                                          ("--no-privileges", "PRIVILEGES_MISMATCH")])
+def test_restore_without_owners_or_privileges(drill_context, option, code):
+    drill_context.faults["restore_options"] = lambda: [option]
+    result = logical.run(drill_context)
+    assert_fails_with(result, code, "differ")
+    assert "DATA_MISMATCH" not in error_codes(result), "every row came back: only the catalog items can see this"
+
+
+# ----- Scenario 2 must replay the archive, to its end ------------------------------------------------
+def test_broken_restore_command_is_recovery_ended_early(drill_context):
+    """restore_command that cannot read the archive (the name a gzip archive would need): PostgreSQL replays
+    the backup's own WAL, says "redo done" and promotes; the drill names the segment it never replayed."""
+    drill_context.faults["restore_command"] = lambda cluster: f"cp {cluster.archive_location}/%f.gz %p"
+    result = physical.run(drill_context)
+    assert_fails_with(result, "RECOVERY_ENDED_EARLY", "were never replayed, and the server promoted anyway")
+    assert "ARCHIVED_DATA_LOST" in error_codes(result), result.explain()
+    assert result.facts["replayed_from_archive"] == 0
+
+
+def test_healthy_physical_restore_replays_the_archive_to_its_end(drill_context):
+    result = physical.run(drill_context)
+    assert result.status == "passed", result.explain()
+    facts = result.facts
+    assert facts["replayed_from_archive"] >= physical.ARCHIVED_SEGMENTS_AFTER_BACKUP, facts
+    assert facts["redo_end_lsn"] and facts["archive_last_segment"] and facts["timeline"] == 2, facts
+
+
+# ----- RPO judged on its bound, not only on the drill's own loss -------------------------------------
+def test_runbook_archive_timeout_zero_is_an_unbounded_rpo(drill_context):
+    drill_context.archive_timeout = 0
+    result = physical.run(drill_context)
+    assert_fails_with(result, "RPO_UNBOUNDED", "archive_timeout = 0")
+    assert result.rpo_bound_seconds is None
+
+
+def test_rpo_bound_over_the_target_fails_although_the_drill_lost_little(drill_context):
+    from pgdrill.scenarios.targets import Target
+    drill_context.targets = {**drill_context.targets, "pitr": Target(1800, 30)}  # RPO target 30 s < archive_timeout
+    result = pitr.run(drill_context)
+    assert_fails_with(result, "RPO_BREACH", "the configuration allows losing up to 60.")
+    assert result.rpo_seconds is not None and result.rpo_seconds < 30

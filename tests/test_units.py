@@ -27,6 +27,17 @@ def test_rpo_is_last_acknowledged_minus_last_survivor():
     assert (m.rpo_seconds, m.lost, m.survivors) == (2.5, [2, 3], 1)
 
 
+def test_rpo_counts_from_the_first_lost_commit_not_from_a_later_survivor():
+    """A hole in the middle (2 and 3 lost, 4 kept) is a loss back to 1, not RPO 0."""
+    m = measure_rpo({1: 10.0, 2: 11.0, 3: 12.0, 4: 13.0}, {1, 2, 3, 4}, {1, 4})
+    assert (m.rpo_seconds, m.lost, m.lower_bound) == (3.0, [2, 3], False)
+
+
+def test_rpo_is_a_lower_bound_when_the_first_marker_is_lost():
+    m = measure_rpo({1: 10.0, 2: 11.0, 3: 12.0}, {1, 2, 3}, {3})
+    assert (m.rpo_seconds, m.lost, m.lower_bound) == (2.0, [1, 2], True)
+
+
 def test_pitr_exactness_both_directions():
     ts = {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}
     assert pitr_exactness(ts, 2.0, {1, 2}) == ([], [])

@@ -49,7 +49,7 @@ def copy_text(rows) -> bytes:
 def bench_cluster(cluster_factory):
     cluster = cluster_factory.new("bench-seed", seeded=False)
     with cluster.connect() as admin:
-        create_database(admin)
+        create_database(admin, cluster_factory.password)
     yield cluster
     cluster_factory.discard(cluster)
 

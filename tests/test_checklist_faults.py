@@ -1,0 +1,81 @@
+"""What a restore can lose although every row comes back: each loss, made on a real cluster after the
+snapshot, fails exactly the checklist item that sees it (and row counts and hashes stay equal, which
+is why the item is needed). The healthy direction: an untouched cluster passes every item."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgdrill.fixtures.seed import APP_ROLE, DATABASE, READER_ROLE
+from pgdrill.scenarios import checklist
+
+pytestmark = pytest.mark.slow
+
+
+def failed_codes(checks) -> dict[str, str]:
+    return {c.code or c.name: c.detail for c in checks if c.status == "failed"}
+
+
+@pytest.fixture
+def snapshotted(make_cluster, pg_installation):
+    cluster = make_cluster("checklist")
+    return cluster, checklist.take_snapshot(cluster, DATABASE)
+
+
+def verify(cluster, snap, pg_installation):
+    return checklist.verify(cluster, snap, pg_installation, physical=True)
+
+
+def test_untouched_cluster_passes_every_item(snapshotted, pg_installation):
+    cluster, snap = snapshotted
+    checks = verify(cluster, snap, pg_installation)
+    assert not failed_codes(checks), failed_codes(checks)
+    assert snap.catalog["large objects"] and snap.catalog["privileges"], "the seed must carry what is compared"
+
+
+LOSSES = {
+    # the fault (SQL on the platform database)                             the finding   words in its detail
+    "trigger dropped": ("DROP TRIGGER tasks_audit ON tasks", "SCHEMA_MISMATCH", "trigger tasks.tasks_audit"),
+    "policy dropped": ("DROP POLICY goals_reader ON goals", "SCHEMA_MISMATCH", "policy goals.goals_reader"),
+    "function body changed": ("CREATE OR REPLACE FUNCTION audit.log_task() RETURNS trigger LANGUAGE plpgsql "
+                              "AS $$ BEGIN RETURN NEW; END $$", "DEFINITION_MISMATCH", "function audit.log_task()"),
+    "view definition changed": ("CREATE OR REPLACE VIEW audit.open_tasks AS SELECT id, title, state FROM tasks",
+                                "DEFINITION_MISMATCH", "view audit.open_tasks"),
+    "column default lost": ("ALTER TABLE audit.task_events ALTER COLUMN event DROP DEFAULT", "DEFINITION_MISMATCH",
+                            "column audit.task_events.event"),
+    "row level security off": ("ALTER TABLE goals DISABLE ROW LEVEL SECURITY", "DEFINITION_MISMATCH",
+                               "row level security goals"),
+    "owner changed": ("ALTER TABLE tasks OWNER TO postgres", "OWNERSHIP_MISMATCH", "table public.tasks"),
+    "grant lost": (f"REVOKE SELECT ON agents FROM {READER_ROLE}", "PRIVILEGES_MISMATCH", "table public.agents"),
+    "default privileges lost": (f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_ROLE} IN SCHEMA audit "
+                                f"REVOKE SELECT ON TABLES FROM {READER_ROLE}", "PRIVILEGES_MISMATCH",
+                                "default privileges"),
+    "large object lost": ("SELECT lo_unlink(oid) FROM pg_largeobject_metadata", "LARGE_OBJECTS_MISMATCH",
+                          "missing: large object"),
+    "application role cannot log in": (f"ALTER ROLE {APP_ROLE} NOLOGIN", "APP_ROLE_CANNOT_READ",
+                                       f"the application role {APP_ROLE} cannot read"),
+}
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_each_loss_fails_its_own_item(loss, snapshotted, pg_installation):
+    cluster, snap = snapshotted
+    sql, code, words = LOSSES[loss]
+    cluster.query(sql, dbname=DATABASE)
+    failed = failed_codes(verify(cluster, snap, pg_installation))
+    assert code in failed, failed
+    assert words in failed[code], failed[code]
+    assert "DATA_MISMATCH" not in failed, "row counts and hashes cannot see this loss; the item above must"
+
+
+def test_hashes_do_not_depend_on_the_servers_output_settings(snapshotted, pg_installation):
+    """Another server's TimeZone, DateStyle, IntervalStyle, extra_float_digits and bytea_output change every
+    timestamptz's text form; the pinned session settings keep the content hashes equal."""
+    cluster, snap = snapshotted
+    cluster.query(f"ALTER DATABASE {DATABASE} SET TimeZone = 'Asia/Tokyo'")
+    cluster.query(f"ALTER DATABASE {DATABASE} SET DateStyle = 'SQL, DMY'")
+    cluster.query(f"ALTER DATABASE {DATABASE} SET IntervalStyle = 'iso_8601'")
+    cluster.query(f"ALTER DATABASE {DATABASE} SET extra_float_digits = 0")
+    cluster.query(f"ALTER DATABASE {DATABASE} SET bytea_output = 'escape'")
+    failed = failed_codes(verify(cluster, snap, pg_installation))
+    assert "DATA_MISMATCH" not in failed, failed
