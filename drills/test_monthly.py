@@ -84,15 +84,39 @@ def rto_rpo_csv(result) -> str:
     return out.getvalue()
 
 
+class RecoveryClock:
+    """pytest-benchmark's timer for the drills: it advances only by each scenario's RTO.
+
+    So what the slowdown gate compares with the baseline is recovery (disaster to first write), not the
+    backup, the load, the sleeps or the verification around it. The phases go to extra_info.
+    """
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def __call__(self) -> float:
+        return self.elapsed
+
+    def run(self, module, ctx):
+        result = module.run(ctx)
+        self.elapsed += result.rto_seconds or 0.0
+        return result
+
+
+RECOVERY_CLOCK = RecoveryClock()
+
+
 @pytest.mark.monthly
+@pytest.mark.benchmark(timer=RECOVERY_CLOCK)
 @pytest.mark.parametrize("scenario_id", list(SCENARIOS))
 def test_scenario(scenario_id, drill_context, drill_config, pg_installation, cluster_factory, benchmark, request):
     module, story = SCENARIOS[scenario_id]
     label(request, drill_config, pg_installation, scenario_id, story)
     with allure.step("set-up: the seeded template cluster (not part of the drill's timing)"):
         cluster_factory.seeded_template()  # seeding is set-up, not recovery: keep it out of the timing
-    result = benchmark.pedantic(module.run, args=(drill_context,), rounds=1, iterations=1)
-    benchmark.extra_info.update(rto_seconds=result.rto_seconds, rpo_seconds=result.rpo_seconds,
+    result = benchmark.pedantic(RECOVERY_CLOCK.run, args=(module, drill_context), rounds=1, iterations=1)
+    benchmark.extra_info.update(rto_seconds=result.rto_seconds, rto_phases=result.phases,
+                                rpo_seconds=result.rpo_seconds, rpo_bound_seconds=result.rpo_bound_seconds,
                                 lost_acknowledged_transactions=result.lost_acknowledged_transactions,
                                 database_bytes=result.facts.get("database_bytes"), status=result.status)
     record(request, result)

@@ -157,10 +157,22 @@ def check_archive_readable(waldump: Callable[[str, str], subprocess.CompletedPro
     raise DrillFailure("WAL_UNREADABLE", f"pg_waldump cannot read the archived WAL {segments[0]}..{segments[-1]}: {error}")
 
 
+def check_segment_sizes(listing: dict[str, int], segments: list[str]) -> None:
+    """Each archived segment is whole: a short file (a copy cut by a full disk or a crash) is refused by the
+    server at startup ("has wrong size"), and pg_waldump alone may read it as a clean end of WAL."""
+    short = [f"{name} ({listing[name]} bytes)" for name in segments if listing.get(name) != SEGMENT_SIZE]
+    if short:
+        raise DrillFailure("WAL_UNREADABLE", f"archived WAL segment {short[0]} is not a whole segment of "
+                                             f"{SEGMENT_SIZE} bytes; recovery cannot use it"
+                                             + (f" ({len(short) - 1} more)" if len(short) > 1 else ""))
+
+
 def check_cluster_archive(cluster: Cluster, backup: BaseBackup) -> list[str]:
-    """Continuity and readability of the cluster's own archive from the backup's start segment."""
-    segments = check_archive_continuity(cluster.archived_segments(), backup.start_segment,
+    """Continuity, whole segments and readability of the cluster's own archive from the backup's start segment."""
+    listing = cluster.archive_listing()
+    segments = check_archive_continuity(sorted(listing), backup.start_segment,
                                         f"of {cluster.name} ({cluster.archive_location})")
+    check_segment_sizes(listing, segments)
     check_archive_readable(cluster.waldump, segments)
     return segments
 

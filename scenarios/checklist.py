@@ -95,12 +95,14 @@ class Snapshot:
     vectors: list[VectorProbe] = field(default_factory=list)
 
 
-def _user_tables(cluster: Cluster, dbname: str) -> list[str]:
-    """Tables and matviews of every non-system schema (not the drill's own tables)."""
-    rows = cluster.query("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables "
-                         "UNION ALL SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews "
-                         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", dbname=dbname)
-    return [r[0] for r in rows if r[0].split(".")[-1] not in EXCLUDED_TABLES]
+def user_tables(cluster: Cluster, dbname: str, matviews: bool = True) -> list[str]:
+    """Tables (and populated matviews) of every non-system schema, not the drill's own tables."""
+    kinds = "('r', 'p', 'm')" if matviews else "('r', 'p')"
+    rows = cluster.query("SELECT format('%I.%I', n.nspname, c.relname), c.relname FROM pg_class c "
+                         "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         f"WHERE c.relkind IN {kinds} AND (c.relkind <> 'm' OR c.relispopulated) "
+                         f"AND {USER_SCHEMA.format(n='n')} ORDER BY 1", dbname=dbname)
+    return [qualified for qualified, name in rows if name not in EXCLUDED_TABLES]
 
 
 def _table_hashes(cluster: Cluster, dbname: str, tables: list[str]) -> dict[str, tuple[int, str]]:
@@ -142,7 +144,7 @@ def _vector_probes(cluster: Cluster, dbname: str) -> list[VectorProbe]:
 def take_snapshot(cluster: Cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
     roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
     return Snapshot(dbname=dbname, roles=roles, catalog=read_catalog(cluster, dbname),
-                    tables=_table_hashes(cluster, dbname, _user_tables(cluster, dbname)),
+                    tables=_table_hashes(cluster, dbname, user_tables(cluster, dbname)),
                     vectors=_vector_probes(cluster, dbname) if with_vectors else [])
 
 

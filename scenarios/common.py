@@ -24,8 +24,8 @@ class DrillContext:
     """Everything a scenario needs from outside: where clusters come from, targets, knobs, faults.
 
     faults maps an injection point ("after_backup", "after_disaster", "before_start", "before_verify",
-    "pitr_target", "restore_command", "restore_options") to a callable the self-tests use to break
-    recovery on purpose.
+    "pitr_target", "pitr_settings", "restore_command", "restore_options", "after_restore",
+    "restored_settings") to a callable the self-tests use to break recovery on purpose.
     """
 
     make_cluster: Callable[..., Cluster]
@@ -37,6 +37,7 @@ class DrillContext:
     load_seconds: float = 1.5
     restore_delay: float = 0.0  # --throttle-restore: a slowed restore, to prove the slowdown gate fails
     archive_timeout: float = 60.0  # the runbook corrected; 0 is the runbook as written
+    dump_inserts: bool = False  # --dump-inserts: Scenario 1's dump as INSERTs, a restore that does more work
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)

@@ -52,8 +52,9 @@ def run(ctx: DrillContext) -> ScenarioResult:
         time.sleep(ctx.load_seconds / 2)
         with result.step("backup", "pg_dumpall --globals-only (roles are not in pg_dump)"):
             cluster.tool("pg_dumpall", "--globals-only", stdout_path=globals_sql)
-        with result.step("backup", "pg_dump -Fc agentic_platform"):
-            cluster.tool("pg_dump", "-Fc", "-d", DATABASE, stdout_path=dump)
+        inserts = ["--inserts"] if ctx.dump_inserts else []
+        with result.step("backup", f"pg_dump -Fc {' '.join(inserts)} agentic_platform".replace("  ", " ")):
+            cluster.tool("pg_dump", "-Fc", *inserts, "-d", DATABASE, stdout_path=dump)
         with result.step("backup", "pg_dump -s agentic_platform (schema only)"):
             cluster.tool("pg_dump", "-s", "-d", DATABASE, stdout_path=ctx.workdir / "schema.sql")
         with result.step("backup", "pg_dump -t agents -t goals agentic_platform (selected tables)"):

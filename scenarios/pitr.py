@@ -93,8 +93,9 @@ def run(ctx: DrillContext) -> ScenarioResult:
         target = ctx.fault("pitr_target", target, backup) or target
         result.facts.update(recovery_target_time=format_target(target), destructive_commit_after=str(disaster_at))
         check_target_after_backup(cluster, backup, target)
-        restore_files(ctx, result, cluster, backup, {"recovery_target_time": format_target(target),
-                                                      "recovery_target_action": "promote"})
+        settings = {"recovery_target_time": format_target(target), "recovery_target_action": "promote"}
+        settings = ctx.fault("pitr_settings", settings) or settings  # a self-test sends the server elsewhere
+        restore_files(ctx, result, cluster, backup, settings)
         t_files = time.time()
         log_from = cluster.log_size()
         with result.step("step 5-6", "start PostgreSQL and monitor recovery until the first write"):

@@ -109,9 +109,9 @@ def judge_restore_errors(result: ScenarioResult, stderr: str, returncode: int) -
 
 
 def check_restored(result: ScenarioResult, cluster: Cluster, dbname: str, manifest: dict | None) -> None:
-    tables = cluster.query("SELECT format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables",
-                           dbname=dbname)
-    counts = {t: cluster.scalar(f"SELECT count(*) FROM {t}", dbname=dbname) for t, _ in tables}
+    counts = {t: cluster.scalar(f"SELECT count(*) FROM {t}", dbname=dbname)
+              for t in checklist.user_tables(cluster, dbname, matviews=False)}
+    result.facts["tables"] = counts  # the evidence of what came back, in every schema
     if not counts or not any(counts.values()):
         result.find("EMPTY_RESTORE", f"the restored database {dbname} holds no rows ({len(counts)} tables)")
     unpopulated = cluster.query("SELECT matviewname FROM pg_matviews WHERE NOT ispopulated", dbname=dbname)
@@ -162,6 +162,7 @@ def restore_dump(ctx: DrillContext, dump: Path) -> ScenarioResult:
                 out = cluster.tool("pg_restore", "-d", dbname, stdin_path=dump, check=False)
             judge_restore_errors(result, out.stderr, out.returncode)
         result.rto_seconds = round(wait_until_writable(cluster, dbname) - t0, 3)
+        ctx.fault("after_restore", dump)
         with result.step("verify", "restored content, age, and the source left untouched"):
             check_restored(result, cluster, dbname, manifest)
             check_age(result, dump, manifest)
@@ -188,8 +189,9 @@ def restore_base(ctx: DrillContext, base: Path, wal_archive: Path | None, target
             result.checks.append(verified)
         if wal_archive:
             with result.step("check", "WAL archive continuity from the backup's start segment"):
-                segments = basebackup.check_archive_continuity(sorted(p.name for p in wal_archive.iterdir()),
-                                                               backup.start_segment, str(wal_archive))
+                listing = {p.name: p.stat().st_size for p in wal_archive.iterdir() if p.is_file()}
+                segments = basebackup.check_archive_continuity(sorted(listing), backup.start_segment, str(wal_archive))
+                basebackup.check_segment_sizes(listing, segments)
                 basebackup.check_archive_readable(
                     basebackup.host_waldump(ctx.installation.tool("pg_waldump"), wal_archive), segments)
         t0 = time.time()
@@ -205,6 +207,7 @@ def restore_base(ctx: DrillContext, base: Path, wal_archive: Path | None, target
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's
             if target:
                 settings.update(recovery_target_time=target, recovery_target_action="promote")
+            settings = ctx.fault("restored_settings", settings) or settings
             cluster.write_auto_conf(settings, append=True)
         t1 = basebackup.start_recovery(cluster, "postgres", evidence=result.evidence)
         result.rto_seconds = round(t1 - t0, 3)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import allure
 
 from pgdrill.scenarios.checks import FAILED, NOT_RUN, PASSED, Check
+from pgdrill.scenarios.findings import meaning
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -49,6 +50,7 @@ class DrillFailure(AssertionError):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
+        meaning(code)
         self.code = code
 
 
@@ -101,6 +103,7 @@ class ScenarioResult:
             self.steps.append(StepRecord(name, round(time.perf_counter() - started, 3), status, detail))
 
     def find(self, code: str, message: str, severity: str = ERROR) -> None:
+        meaning(code)  # only registered codes: a typo must not become a finding nobody tests
         self.findings.append(Finding(code, severity, message))
 
     def bound_rpo(self, seconds: float | None, basis: str) -> None:

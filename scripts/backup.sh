@@ -58,12 +58,15 @@ version=$(sql "SHOW server_version")
 tables='{}'
 # row counts and content hashes, one table at a time (the same order-independent hash as the drill's checklist,
 # under the same pinned output settings: a row's text form depends on them)
-for table in $(sql "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables WHERE schemaname = 'public'
-                    AND relname NOT IN ('dr_heartbeat', 'pgdrill_rto_probe') ORDER BY 1"); do
+for table in $(sql "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'p', 'm') AND (c.relkind <> 'm' OR c.relispopulated)
+                    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+                    AND c.relname NOT IN ('dr_heartbeat', 'pgdrill_rto_probe') ORDER BY 1"); do
   line=$(sql "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
               SET extra_float_digits = 3; SET bytea_output = 'hex';
               SELECT count(*) || ' ' || coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)
               FROM $table t")
+  line=${line##*$'\n'}  # psql also prints the SETs' command tags: the result is the last line
   tables=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); n,h=sys.argv[3].split(); d[sys.argv[2]]={"rows":int(n),"hash":h}; print(json.dumps(d))' "$tables" "$table" "$line")
 done
 

@@ -79,3 +79,40 @@ def test_hashes_do_not_depend_on_the_servers_output_settings(snapshotted, pg_ins
     cluster.query(f"ALTER DATABASE {DATABASE} SET bytea_output = 'escape'")
     failed = failed_codes(verify(cluster, snap, pg_installation))
     assert "DATA_MISMATCH" not in failed, failed
+
+
+CORRUPTIONS = {
+    # faults that change rows too (so DATA_MISMATCH may fire as well); the named item must fire
+    "foreign key orphans": ("SET session_replication_role = replica; "
+                            "DELETE FROM goals WHERE id IN (SELECT goal_id FROM tasks ORDER BY id LIMIT 3)",
+                            "FK_ORPHANS", "rows of tasks point to missing goals rows"),
+    "index invalid": ("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'tasks_state_idx'::regclass",
+                      "INDEX_INVALID", "tasks_state_idx"),
+    "vectors changed": ("UPDATE goals SET embedding = array_fill(0, ARRAY[32])::vector WHERE id <= 20",
+                        "PGVECTOR_MISMATCH", "exact nearest neighbours differ"),
+    "HNSW index not usable": ("UPDATE pg_index SET indisvalid = false "
+                              "WHERE indexrelid = 'goals_embedding_hnsw'::regclass",
+                              "PGVECTOR_INDEX_UNUSED", "is not used for"),
+}
+
+
+@pytest.mark.parametrize("fault", list(CORRUPTIONS))
+def test_each_corruption_fails_its_item(fault, snapshotted, pg_installation):
+    if "vector" in fault.lower() or "HNSW" in fault:
+        if pg_installation.pgvector_version is None:
+            pytest.skip(f"not run: pgvector is not installed in {pg_installation.bindir}")
+    cluster, snap = snapshotted
+    sql, code, words = CORRUPTIONS[fault]
+    cluster.query(sql, dbname=DATABASE)
+    failed = failed_codes(verify(cluster, snap, pg_installation))
+    assert code in failed, failed
+    assert words in failed[code], failed[code]
+
+
+def test_a_role_gone_after_recovery(make_cluster, pg_installation):
+    cluster = make_cluster("roles")
+    cluster.query("CREATE ROLE pgdrill_vanishing")
+    snap = checklist.take_snapshot(cluster, DATABASE)
+    cluster.query("DROP ROLE pgdrill_vanishing")
+    failed = failed_codes(verify(cluster, snap, pg_installation))
+    assert "ROLES_MISSING" in failed and "pgdrill_vanishing" in failed["ROLES_MISSING"], failed

@@ -3,8 +3,10 @@ a dump without its roles each fail with a named finding."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,61 @@ def test_dump_whose_roles_are_missing(taken, drill_context):
     result = real_backups.restore_dump(drill_context, alone)
     assert "ROLES_MISSING" in codes(result), result.explain()
     assert "platform_app" in result.explain()
+    assert "RESTORE_ERRORS" in codes(result), "pg_restore exited non-zero: that is reported as well"
+
+
+def dump_of(cluster, workdir: Path, name: str, *args: str, dbname: str = DATABASE) -> Path:
+    """A pg_dump -Fc of the source, alone in a directory of its own (as a cron job leaves it)."""
+    path = workdir / name / f"{dbname}.dump"
+    path.parent.mkdir()
+    cluster.tool("pg_dump", "-Fc", *args, "-d", dbname, stdout_path=path)
+    return path
+
+
+@pytest.fixture
+def source(make_cluster):
+    return make_cluster("real-source")
+
+
+def test_dump_older_than_the_rpo(source, drill_context):
+    dump = dump_of(source, drill_context.workdir, "old")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(dump, (two_days_ago, two_days_ago))
+    result = real_backups.restore_dump(drill_context, dump)
+    assert "BACKUP_STALE" in codes(result), result.explain()
+    assert "48.0 h old, older than the RPO target 24.0 h" in result.explain()
+
+
+def test_dump_of_an_empty_database(source, drill_context):
+    source.query("CREATE DATABASE nothing_here")
+    result = real_backups.restore_dump(drill_context, dump_of(source, drill_context.workdir, "empty",
+                                                               dbname="nothing_here"))
+    assert "EMPTY_RESTORE" in codes(result), result.explain()
+
+
+def test_schema_selective_dump_without_its_extension(source, drill_context):
+    """pg_dump -n public leaves CREATE EXTENSION out: the restore needs the vector type nobody creates."""
+    result = real_backups.restore_dump(drill_context, dump_of(source, drill_context.workdir, "no-ext", "-n", "public"))
+    assert "EXTENSION_MISSING" in codes(result), result.explain()
+
+
+def test_dump_with_an_unpopulated_materialized_view(source, drill_context):
+    source.query("CREATE MATERIALIZED VIEW agent_names AS SELECT name FROM agents WITH NO DATA", dbname=DATABASE)
+    result = real_backups.restore_dump(drill_context, dump_of(source, drill_context.workdir, "matview"))
+    assert "MATVIEW_UNPOPULATED" in codes(result), result.explain()
+    assert "agent_names" in result.explain()
+
+
+def test_source_changed_during_the_test(source, drill_context):
+    dump = dump_of(source, drill_context.workdir, "touched")
+    drill_context.faults["after_restore"] = lambda path: os.utime(path, (time.time(), time.time() + 60))
+    result = real_backups.restore_dump(drill_context, dump)
+    assert "SOURCE_MODIFIED" in codes(result), result.explain()
+
+
+def test_restored_server_pointed_at_the_source_archive(taken, drill_context):
+    set_dir, archive = taken
+    drill_context.faults["restored_settings"] = lambda settings: {
+        **settings, "archive_command": f"test ! -f {archive}/%f && cp %p {archive}/%f"}
+    result = real_backups.restore_base(drill_context, real_backups.newest_base(set_dir.parent), archive, None)
+    assert "SOURCE_ARCHIVE_TARGETED" in codes(result), result.explain()

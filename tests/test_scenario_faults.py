@@ -8,7 +8,7 @@ The healthy direction is the monthly drill itself (drills/test_monthly.py) plus 
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -188,3 +188,97 @@ def test_rpo_bound_over_the_target_fails_although_the_drill_lost_little(drill_co
     result = pitr.run(drill_context)
     assert_fails_with(result, "RPO_BREACH", "the configuration allows losing up to 60.")
     assert result.rpo_seconds is not None and result.rpo_seconds < 30
+
+
+# ----- every other way a recovery can go wrong, each with its finding --------------------------------
+def test_restore_that_errors_for_another_reason_than_truncation(drill_context):
+    drill_context.faults["restore_options"] = lambda: ["--role=pgdrill_no_such_role"]
+    assert_fails_with(logical.run(drill_context), "RESTORE_FAILED", "pg_restore --exit-on-error stopped with")
+
+
+def test_globals_dump_that_does_not_restore(drill_context):
+    def spoil(dump):
+        with open(dump.parent / "globals.sql", "a") as handle:
+            handle.write("CREATE ROLE;\n")  # what a hand-edited globals file can hold
+    drill_context.faults["after_backup"] = spoil
+    assert_fails_with(logical.run(drill_context), "ROLES_RESTORE_FAILED", "restoring roles from globals.sql failed")
+
+
+def test_every_marker_lost_makes_the_rpo_a_lower_bound(drill_context):
+    drill_context.faults["before_verify"] = lambda cluster: cluster.query("DELETE FROM dr_heartbeat", dbname=DATABASE)
+    result = logical.run(drill_context)
+    assert "RPO_LOWER_BOUND" in {f.code for f in result.findings if f.severity == "warning"}, result.explain()
+    assert result.lost_acknowledged_transactions == result.facts["acknowledged"]
+
+
+def test_restored_server_that_cannot_start(drill_context):
+    drill_context.faults["before_start"] = lambda cluster: cluster.write_data_file(
+        "postgresql.auto.conf", "shared_buffers = 'plenty'\n", append=True)
+    assert_fails_with(physical.run(drill_context), "SERVER_DID_NOT_START", "the restored server did not start")
+
+
+def test_recovery_conf_left_in_the_data_directory(drill_context):
+    drill_context.faults["before_start"] = lambda cluster: cluster.write_data_file(
+        "recovery.conf", "restore_command = 'cp /nowhere/%f %p'\n")
+    assert_fails_with(physical.run(drill_context), "RECOVERY_CONF_UNSUPPORTED", "recovery.conf is not supported")
+
+
+def test_archived_segment_cut_short(drill_context):
+    drill_context.faults["after_backup"] = more_segments(3)
+
+    def cut(cluster, backup):
+        name = middle_segment(cluster, backup)
+        cluster.write_archive_file(name, cluster.read_archive_file(name)[: 4 * 1024 * 1024])
+    drill_context.faults["after_disaster"] = cut
+    assert_fails_with(physical.run(drill_context), "WAL_UNREADABLE", "is not a whole segment of 16777216 bytes")
+
+
+def test_writer_failing_before_the_disaster(drill_context):
+    def block_writes(backup, cluster):
+        cluster.query("ALTER TABLE dr_heartbeat ADD CONSTRAINT pgdrill_stop CHECK (seq < 0) NOT VALID",
+                      dbname=DATABASE)
+    drill_context.faults["after_backup"] = block_writes
+    assert_fails_with(physical.run(drill_context), "WORKLOAD_FAILED", "the ack writer failed before the disaster")
+
+
+def shifted(seconds: float):
+    """A pitr_settings hook: the server is sent `seconds` away from the target the drill judges by."""
+    def hook(settings):
+        target = datetime.strptime(settings["recovery_target_time"], "%Y-%m-%d %H:%M:%S.%f+00")
+        moved = (target + timedelta(seconds=seconds)).replace(tzinfo=timezone.utc)
+        return {**settings, "recovery_target_time": pitr.format_target(moved)}
+    return hook
+
+
+def test_pitr_that_went_past_the_target(drill_context):
+    drill_context.faults["pitr_settings"] = shifted(0.2)  # markers after the target, not yet the destruction
+    assert_fails_with(pitr.run(drill_context), "PITR_OVERSHOT", "committed after the target are present")
+
+
+def test_pitr_that_stopped_short_of_the_target(drill_context):
+    drill_context.faults["pitr_settings"] = shifted(-0.6)
+    assert_fails_with(pitr.run(drill_context), "PITR_MISSED_COMMITS", "committed at or before the target are missing")
+
+
+def test_pitr_whose_stop_the_server_never_confirmed(drill_context):
+    drill_context.faults["pitr_settings"] = lambda settings: {"recovery_target": "immediate",
+                                                              "recovery_target_action": "promote"}
+    result = pitr.run(drill_context)
+    assert_fails_with(result, "PITR_STOP_UNCONFIRMED", "did not log 'recovery stopping before commit")
+    assert "PITR_MISSED_COMMITS" in error_codes(result)
+
+
+def test_base_backup_without_the_wal_it_needs(make_cluster, drill_context):
+    """The runbook's extraction (base.tar.gz only) with nothing in the archive to make up for it."""
+    from pgdrill.scenarios import basebackup
+    from pgdrill.scenarios.result import DrillFailure
+    cluster = make_cluster("no-backup-wal")
+    backup = basebackup.take(cluster, drill_context.workdir / "base")
+    cluster.crash()
+    cluster.wipe_data()
+    basebackup.extract(cluster, backup, with_pg_wal=False)
+    cluster.write_data_file("recovery.signal", "")
+    cluster.write_auto_conf({"restore_command": "/bin/false"}, append=True)
+    with pytest.raises(DrillFailure) as raised:
+        basebackup.start_recovery(cluster, DATABASE, timeout=60)
+    assert raised.value.code == "BACKUP_WAL_MISSING", str(raised.value)

@@ -56,3 +56,23 @@ def test_restore_that_skips_wal_replay(drill_context):
     result = scripts_gate.run_physical(drill_context, BACKUP, SABOTAGED / "restore_skips_replay.sh", 120)
     fails_with(result, "WAL_REPLAY_SKIPPED", "the restore did not run archive recovery")
     assert "ARCHIVED_DATA_LOST" in [f.code for f in result.findings]
+
+
+def test_backup_without_its_manifest(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_no_manifest.sh", RESTORE, 120)
+    fails_with(result, "BACKUP_NO_MANIFEST", "has no manifest.json")
+
+
+def test_backup_changed_after_its_manifest(drill_context):
+    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_changed_after_manifest.sh", RESTORE, 120)
+    fails_with(result, "BACKUP_MANIFEST_MISMATCH", "globals.sql has")
+
+
+def test_restore_that_fails(drill_context):
+    result = scripts_gate.run_logical(drill_context, BACKUP, SABOTAGED / "restore_fails.sh", 60)
+    fails_with(result, "RESTORE_SCRIPT_FAILED", "exited 3: restore.sh: no backup found")
+
+
+def test_restore_that_hangs(drill_context):
+    result = scripts_gate.run_logical(drill_context, BACKUP, SABOTAGED / "restore_hangs.sh", 10)
+    fails_with(result, "RESTORE_SCRIPT_HUNG", "did not finish within 10 s and was killed")

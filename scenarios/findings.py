@@ -1,0 +1,83 @@
+"""Every finding code the suite can report, and what it means: the one list tests and reports rely on.
+
+A finding is data (a stable code, a severity, one line); a code not listed here cannot be reported
+(ScenarioResult.find refuses it), and tests/test_finding_codes.py holds that every code here is named
+by a self-test under tests/ that makes it fire. Runbook defects (RunbookDefect) are a list of their
+own, proved by drills/test_runbook_defects.py.
+"""
+
+from __future__ import annotations
+
+FINDINGS: dict[str, str] = {
+    # the backup itself
+    "DUMP_TRUNCATED": "a dump cannot be read to its end (cut short or corrupt)",
+    "BASEBACKUP_CORRUPT": "a base backup will not extract, or pg_verifybackup rejects it",
+    "BACKUP_EMPTY": "a backup script exited 0 having written nothing",
+    "BACKUP_WRONG_DATABASE": "a dump is of another database than the one to protect",
+    "BACKUP_NO_MANIFEST": "a backup set lacks the manifest the contract requires",
+    "BACKUP_MANIFEST_MISMATCH": "a backup file differs from its manifest (size or sha256)",
+    "BACKUP_SCRIPT_HUNG": "the backup script ran past its time limit",
+    "BACKUP_SCRIPT_FAILED": "the backup script exited non-zero",
+    "RESTORE_SCRIPT_HUNG": "the restore script ran past its time limit",
+    "RESTORE_SCRIPT_FAILED": "the restore script exited non-zero",
+    "BACKUP_STALE": "the newest backup is older than the RPO allows",
+    # the WAL archive and recovery
+    "WAL_SEGMENT_MISSING": "a segment between the backup's start and the archive's end is missing",
+    "WAL_CORRUPT": "an archived segment holds a corrupt record",
+    "WAL_UNREADABLE": "pg_waldump cannot read the archived range",
+    "BACKUP_WAL_MISSING": "the WAL the base backup needs is neither in pg_wal nor in the archive",
+    "RECOVERY_ENDED_EARLY": "the server promoted before replaying the archive's last segment",
+    "RECOVERY_UNCONFIRMED": "the server did not say where redo ended",
+    "WAL_REPLAY_SKIPPED": "a restore started the server without archive recovery",
+    "SERVER_DID_NOT_START": "the restored server exited during startup",
+    "RECOVERY_CONF_UNSUPPORTED": "the restored server refuses to start: recovery.conf (PostgreSQL 12+)",
+    "RESTORE_FAILED": "pg_restore stopped on an error that is not a truncation",
+    "ROLES_RESTORE_FAILED": "the globals dump (roles) did not restore",
+    "RESTORE_ERRORS": "a restore reported errors",
+    "EXTENSION_MISSING": "a restore needs an extension the server lacks",
+    # PITR
+    "PITR_TARGET_BEFORE_BACKUP": "the recovery target lies before the base backup's consistency point",
+    "PITR_TARGET_AFTER_ARCHIVE_END": "the recovery target lies after the last archived commit",
+    "PITR_MISSED_COMMITS": "commits at or before the target are missing after recovery",
+    "PITR_OVERSHOT": "commits after the target are present after recovery",
+    "PITR_STOP_UNCONFIRMED": "the server did not log where it stopped ('recovery stopping before commit')",
+    "PITR_UNPROVEN": "no markers on one side of the target: exactness cannot be shown",
+    # what came back
+    "ROLES_MISSING": "roles that existed are gone (or a restore needs roles nobody created)",
+    "SCHEMA_MISMATCH": "objects of some schema are missing or unexpected",
+    "DEFINITION_MISMATCH": "a view, function, trigger, policy, default, constraint or index is defined differently",
+    "OWNERSHIP_MISMATCH": "objects are owned by another role than before",
+    "PRIVILEGES_MISMATCH": "grants or default privileges differ from before",
+    "LARGE_OBJECTS_MISMATCH": "large objects are missing, extra or changed",
+    "APP_ROLE_CANNOT_READ": "the application's role cannot log in or read its data",
+    "DATA_MISMATCH": "row counts or content hashes differ from the recovery point",
+    "EMPTY_RESTORE": "the restored database holds no rows",
+    "MATVIEW_UNPOPULATED": "materialized views came back unpopulated",
+    "SEQUENCE_BEHIND": "a sequence lies behind its column's max (the next insert collides)",
+    "FK_ORPHANS": "rows point to parent rows that do not exist",
+    "INDEX_INVALID": "an index is invalid or not ready",
+    "PGVECTOR_MISMATCH": "vector search returns other neighbours, dimensions or recall than before",
+    "PGVECTOR_INDEX_UNUSED": "the HNSW index is not used for kNN search",
+    "CHECKSUM_FAILURE": "pg_checksums found corrupt pages",
+    # loss and time
+    "ARCHIVED_DATA_LOST": "acknowledged commits were lost although their WAL had been archived",
+    "UNARCHIVED_WAL_LOST": "(info) acknowledged commits lived only in the unarchived WAL tail",
+    "ARCHIVE_NOT_SAVED_LOSS": "(info) what the rebuild would lose without saving the archive first",
+    "RPO_LOWER_BOUND": "(warning) every marker was lost: the RPO reaches back past the workload",
+    "RPO_UNBOUNDED": "the configuration allows an unbounded loss (archive_timeout = 0, no dump interval)",
+    "RPO_BREACH": "the measured loss or the configuration's bound exceeds the RPO target",
+    "RTO_BREACH": "recovery took longer than the RTO target",
+    "FORECAST_RTO_BREACH": "the RTO forecast at production size exceeds the target",
+    "WORKLOAD_FAILED": "the drill's writer failed before the disaster",
+    # the source of a real-backup test
+    "SOURCE_MODIFIED": "files of the tested backup changed during the test",
+    "SOURCE_ARCHIVE_TARGETED": "the restored server would archive into the source archive",
+}
+
+
+def meaning(code: str) -> str:
+    """What a code means; an unknown code is a programming error, not a finding."""
+    try:
+        return FINDINGS[code]
+    except KeyError:
+        raise ValueError(f"unknown finding code {code!r}: add it to scenarios/findings.py with a self-test") from None
