@@ -1,6 +1,6 @@
 """summary.md and summary.html: the drill summary a person (an auditor) reads.
 
-A verdict line; the table Scenario | RTO target | RTO measured | RPO target | RPO measured | lost
+A verdict line; the table Scenario | RTO target | RTO measured | RPO target | RPO measured | RPO bound | lost
 transactions | checklist | verdict; then findings, runbook defects with their fixes, and where,
 when, what and who. Values that were not measured say so.
 """
@@ -42,12 +42,19 @@ def rows(data: dict) -> list[list[str]]:
     for s in data["scenarios"]:
         lost = s.get("lost_acknowledged_transactions")
         out.append([f"{s['id']} ({s['backend']})", seconds(s["rto_target_seconds"]), seconds(s["rto_seconds"]),
-                    seconds(s["rpo_target_seconds"]), seconds(s["rpo_seconds"]),
+                    seconds(s["rpo_target_seconds"]), seconds(s["rpo_seconds"]), rpo_bound_cell(s),
                     NOT_MEASURED if lost is None else str(lost), checklist_cell(s), s["status"]])
     return out
 
 
-HEADER = ["Scenario", "RTO target", "RTO measured", "RPO target", "RPO measured", "lost transactions",
+def rpo_bound_cell(s: dict) -> str:
+    """The worst loss the configuration allows; 'unbounded' when it has none (RPO_UNBOUNDED)."""
+    if s.get("rpo_bound_seconds") is not None:
+        return seconds(s["rpo_bound_seconds"])
+    return "unbounded" if "RPO_UNBOUNDED" in [f["code"] for f in s.get("findings", [])] else NOT_MEASURED
+
+
+HEADER = ["Scenario", "RTO target", "RTO measured", "RPO target", "RPO measured", "RPO bound", "lost transactions",
           "checklist", "verdict"]
 
 

@@ -42,6 +42,7 @@ def test_every_registered_code_is_made_to_fire_by_a_self_test():
     here = Path(__file__).name
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != here)
     tests += Path(__file__).read_text().split("# ----- conditions")[-1]  # the condition tests below count
+    tests = re.sub(r'"[A-Z][A-Z0-9_]+" not in', "", tests)  # "CODE" not in ...: a mention, not a firing
     unnamed = sorted(code for code in FINDINGS if f'"{code}"' not in tests)
     assert not unnamed, f"finding codes no self-test makes fire: {unnamed}"
 

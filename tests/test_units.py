@@ -68,7 +68,7 @@ def test_targets_override_only_what_it_names(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("[nosuch]\nrto = 1\n", "unknown scenario 'nosuch'"),
     ("[pitr]\nrto = \"soon\"\n", "pitr.rto must be a positive duration like 90s, 15m or 24h, not 'soon'."),
-    ("[pitr]\nrtx = 1\n", "[pitr] may set only rto and rpo."),
+    ("[pitr]\nrtx = 1\n", "[pitr] may set only dump_interval, rpo, rto."),
     ("[pitr\n", "is not valid TOML"),
 ])
 def test_bad_targets_file_is_a_clear_error(tmp_path, text, message):

@@ -62,7 +62,7 @@ def test_seed_throughput(benchmark, bench_cluster, method):
     total = sum(len(b) for b in prepared.values())
 
     def reset(db) -> None:
-        db.execute("DROP MATERIALIZED VIEW IF EXISTS agent_task_stats; DROP TABLE IF EXISTS tasks, goals, agents")
+        db.execute("DROP SCHEMA IF EXISTS audit CASCADE; DROP MATERIALIZED VIEW IF EXISTS agent_task_stats; DROP TABLE IF EXISTS tasks, goals, agents CASCADE")
 
     def seeder() -> None:
         with bench_cluster.connect("agentic_platform", autocommit=False) as db:
