@@ -1,4 +1,5 @@
-"""The monthly restore test of real backups (--backup-dir, --wal-archive): the newest ones, restored and verified."""
+"""The monthly restore test of real backups (--backup-dir, --wal-archive): the newest of each kind, found by
+content, restored and verified. A kind that is absent is reported "not run" in the summary, with why."""
 
 from __future__ import annotations
 
@@ -6,35 +7,41 @@ import allure
 import pytest
 
 from drills.test_monthly import label, record
-from pgdrill.scenarios import real_backups
+from pgdrill.scenarios import layouts, real_backups
 
 pytestmark = pytest.mark.monthly
 
 
 @pytest.fixture
-def backup_dir(drill_config):
+def found(drill_config):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("real backups")
     if drill_config.backup_dir is None:
         pytest.skip("not run: no --backup-dir given (this test restores backups actually taken)")
-    return drill_config.backup_dir
+    return layouts.find_backups(drill_config.backup_dir)
 
 
-def test_newest_dump_restores(backup_dir, drill_context, drill_config, pg_installation, request):
-    dump = real_backups.newest_dump(backup_dir)
-    if dump is None:
-        pytest.fail(f"no logical dump (.dump, .sql, .tar or a directory dump) under {backup_dir}", pytrace=False)
+def absent(request, drill_context, drill_config, kind: str, scenario: str, number: int, result_id: str) -> None:
+    why = (f"no {kind} backup under {drill_config.backup_dir} (looked for pg_dump custom, directory, tar and plain "
+           f"dumps, and pg_basebackup plain or tar backups, by content)")
+    record(request, real_backups.not_run(drill_context, scenario, number, result_id, why))
+    pytest.skip(f"not run: {why}")
+
+
+def test_newest_dump_restores(found, drill_context, drill_config, pg_installation, request):
     label(request, drill_config, pg_installation, "real_logical", "Monthly: restore the latest logical backup")
-    result = real_backups.restore_dump(drill_context, dump)
+    if found["logical"] is None:
+        absent(request, drill_context, drill_config, "logical", "logical_restore", 1, "real_logical")
+    result = real_backups.restore_dump(drill_context, found["logical"])
     record(request, result)
     assert result.status == "passed", result.explain()
 
 
-def test_newest_base_backup_recovers(backup_dir, drill_context, drill_config, pg_installation, request):
-    base = real_backups.newest_base(backup_dir)
-    if base is None:
-        pytest.skip(f"not run: no base backup (base.tar.gz) under {backup_dir}")
+def test_newest_base_backup_recovers(found, drill_context, drill_config, pg_installation, request):
     label(request, drill_config, pg_installation, "real_physical", "Monthly: restore the latest base backup")
-    result = real_backups.restore_base(drill_context, base, drill_config.wal_archive, drill_config.pitr_target or None)
+    if found["physical"] is None:
+        absent(request, drill_context, drill_config, "physical", "physical_restore", 2, "real_physical")
+    result = real_backups.restore_base(drill_context, found["physical"], drill_config.wal_archive,
+                                       drill_config.pitr_target or None, drill_config.base_backup_interval)
     record(request, result)
     assert result.status == "passed", result.explain()

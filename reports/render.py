@@ -31,10 +31,13 @@ def verdict(data: dict) -> str:
     scenarios = data["scenarios"]
     if not scenarios:
         return "NO SCENARIO RAN: nothing was proved"
-    failed = [s["id"] for s in scenarios if s["status"] != "passed"]
+    failed = [s["id"] for s in scenarios if s["status"] == "failed"]
+    not_run = [f"{s['id']} ({s['facts'].get('not_run', 'not run')})" for s in scenarios if s["status"] == "not_run"]
+    skipped = f"; NOT RUN: {'; '.join(not_run)}" if not_run else ""
     if failed:
-        return f"FAILED: {', '.join(failed)} did not recover within the targets with a clean checklist"
-    return f"PASSED: all {len(scenarios)} scenarios recovered within their RTO/RPO targets with a clean checklist"
+        return f"FAILED: {', '.join(failed)} did not recover within the targets with a clean checklist{skipped}"
+    ran = len(scenarios) - len(not_run)
+    return f"PASSED: all {ran} scenarios run recovered within their RTO/RPO targets with a clean checklist{skipped}"
 
 
 def rows(data: dict) -> list[list[str]]:

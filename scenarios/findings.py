@@ -20,7 +20,9 @@ FINDINGS: dict[str, str] = {
     "BACKUP_SCRIPT_FAILED": "the backup script exited non-zero",
     "RESTORE_SCRIPT_HUNG": "the restore script ran past its time limit",
     "RESTORE_SCRIPT_FAILED": "the restore script exited non-zero",
-    "BACKUP_STALE": "the newest backup is older than the RPO allows",
+    "BACKUP_STALE": "the newest dump is older than the logical RPO allows",
+    "BASE_BACKUP_OVERDUE": "the newest base backup is older than its schedule (--base-backup-interval)",
+    "ARCHIVE_LAG": "the newest archived WAL is older than the physical RPO allows",
     # the WAL archive and recovery
     "WAL_SEGMENT_MISSING": "a segment between the backup's start and the archive's end is missing",
     "WAL_CORRUPT": "an archived segment holds a corrupt record",

@@ -11,7 +11,11 @@ before and after.
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import re
+import shutil
 import subprocess
 import time
 from datetime import datetime
@@ -21,10 +25,10 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER
-from pgdrill.scenarios import basebackup, checklist
-from pgdrill.scenarios.checks import run_check
+from pgdrill.scenarios import basebackup, checklist, layouts
+from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
-from pgdrill.scenarios.result import ScenarioResult
+from pgdrill.scenarios.result import DrillFailure, ScenarioResult
 
 PLAIN_TRAILER = "-- PostgreSQL database dump complete"
 
@@ -33,31 +37,9 @@ def fingerprint(root: Path) -> dict[str, tuple[int, float]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime) for p in root.rglob("*") if p.is_file()}
 
 
-def newest_dump(backup_dir: Path) -> Path | None:
-    candidates = [p for p in backup_dir.rglob("*") if (p.is_file() and p.suffix in (".dump", ".sql", ".tar")
-                                                        and p.name != "globals.sql")
-                  or (p.is_dir() and (p / "toc.dat").exists())]
-    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
-
-
-def newest_base(backup_dir: Path) -> Path | None:
-    candidates = [p.parent for p in backup_dir.rglob("base.tar.gz")]
-    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
-
-
-def dump_format(path: Path) -> str:
-    if path.is_dir():
-        return "directory"
-    head = path.read_bytes()[:512]
-    if head.startswith(b"PGDMP"):
-        return "custom"
-    if head[257:262] == b"ustar":
-        return "tar"
-    return "plain"
-
-
 def manifest_for(path: Path) -> dict | None:
-    for candidate in (path.parent / "manifest.json", path.parent.parent / "manifest.json"):
+    """scripts/backup.sh's manifest.json beside the backup (or one level up), when there is one."""
+    for candidate in (path / "manifest.json", path.parent / "manifest.json", path.parent.parent / "manifest.json"):
         if candidate.is_file():
             return json.loads(candidate.read_text())
     return None
@@ -81,7 +63,7 @@ def host_tool(installation: Installation, name: str, *args: str) -> subprocess.C
 
 
 def check_complete(result: ScenarioResult, installation: Installation, dump: Path, kind: str) -> None:
-    if kind == "plain":
+    if kind.startswith("plain"):
         tail = dump.read_bytes()[-4096:].decode(errors="replace")
         if PLAIN_TRAILER not in tail:
             result.find("DUMP_TRUNCATED", f"{dump.name} is a plain SQL dump without pg_dump's completion trailer "
@@ -125,39 +107,98 @@ def check_restored(result: ScenarioResult, cluster: Cluster, dbname: str, manife
                                        lambda: checklist.check_row_counts_and_hashes(cluster, snap)))
 
 
-def check_age(result: ScenarioResult, path: Path, manifest: dict | None) -> None:
+def taken_at(path: Path, manifest: dict | None) -> float:
     if manifest and manifest.get("finished_at"):
-        taken = datetime.fromisoformat(manifest["finished_at"].replace("Z", "+00:00")).timestamp()
-    else:
-        taken = path.stat().st_mtime
-    age = time.time() - taken
+        return datetime.fromisoformat(manifest["finished_at"].replace("Z", "+00:00")).timestamp()
+    return path.stat().st_mtime
+
+
+def check_age(result: ScenarioResult, path: Path, manifest: dict | None) -> None:
+    """A dump's age is its RPO: everything since it is lost."""
+    age = time.time() - taken_at(path, manifest)
     result.facts["backup_age_seconds"] = round(age)
     if age > result.rpo_target_seconds:
         result.find("BACKUP_STALE", f"the newest backup {path.name} is {age / 3600:.1f} h old, older than the "
                                     f"RPO target {result.rpo_target_seconds / 3600:.1f} h")
 
 
-def restore_dump(ctx: DrillContext, dump: Path) -> ScenarioResult:
+def check_physical_freshness(result: ScenarioResult, base: Path, manifest: dict | None, interval: float,
+                             listing: dict[str, float], backup: basebackup.BaseBackup) -> None:
+    """A base backup plus a continuous archive (the runbook's design): the base backup's age is judged against
+    its schedule and drives replay time; the loss is the age of the newest archived WAL."""
+    base_age = time.time() - taken_at(base, manifest)
+    result.facts.update(base_backup_age_seconds=round(base_age), base_backup_interval_seconds=interval)
+    if base_age > interval:
+        result.find("BASE_BACKUP_OVERDUE", f"the newest base backup {base.name} is {base_age / 86400:.1f} days old, "
+                                           f"past its {interval / 86400:g}-day schedule (--base-backup-interval)")
+    segments = {name: mtime for name, mtime in listing.items() if basebackup.SEGMENT_RE.match(name)}
+    if not segments:
+        return
+    newest = max(segments.values())
+    wal_age = time.time() - newest
+    to_replay = [name for name in segments if name >= backup.start_segment and name[:8] == backup.start_segment[:8]]
+    result.facts.update(newest_archived_wal_age_seconds=round(wal_age),
+                        wal_bytes_to_replay=len(to_replay) * basebackup.SEGMENT_SIZE)
+    if wal_age > result.rpo_target_seconds:
+        result.find("ARCHIVE_LAG", f"the newest archived WAL is {wal_age / 60:.1f} min old, older than the RPO target "
+                                   f"{result.rpo_target_seconds / 60:.0f} min: commits since then would be lost")
+
+
+def globals_beside(dump: Path) -> Path | None:
+    """The pg_dumpall --globals-only file kept beside a dump (by content: a cluster dump's header)."""
+    named = dump.parent / "globals.sql"
+    if named.is_file():
+        return named
+    return next((p for p in sorted(dump.parent.iterdir()) if p.is_file() and p != dump and layouts.is_globals_dump(p)),
+                None)
+
+
+def readable_sql(dump: Path, kind: str, workdir: Path) -> Path:
+    """A plain dump as psql reads it: compressed ones decompressed into a private (0600) file of the run."""
+    if kind == "plain":
+        return dump
+    if kind != "plain.gz":
+        raise NotRun(f"{dump.name} is compressed with {kind.split('.')[1]}, which this drill does not read yet")
+    out = workdir / "restore-input.sql"
+    with gzip.open(dump) as source, open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as dest:
+        shutil.copyfileobj(source, dest, 1 << 20)
+    return out
+
+
+def not_run(ctx: DrillContext, scenario: str, number: int, result_id: str, why: str) -> ScenarioResult:
+    """A result that says this kind of backup was not tested, and why (absent), instead of silence."""
+    result = ctx.result(scenario, number)
+    result.id, result.failure = result_id, None
+    result.facts["not_run"] = why
+    result.judge()
+    return result
+
+
+def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
     result = ctx.result("logical_restore", 1)
     result.id = "real_logical"
+    dump = found.path
 
     def body(result: ScenarioResult) -> None:
         before = fingerprint(dump.parent)
         cluster = ctx.make_cluster("real-logical", seeded=False)
-        manifest, kind = manifest_for(dump), dump_format(dump)
+        manifest, kind = manifest_for(dump), found.format
         result.facts.update(backup=str(dump), format=kind)
+        sql = readable_sql(dump, kind, ctx.workdir) if kind.startswith("plain") else dump
         with result.step("check", f"the {kind} dump is complete"):
-            check_complete(result, ctx.installation, dump, kind)
+            check_complete(result, ctx.installation, sql, kind)
         dbname = (manifest or {}).get("database") or "restored"
         t0 = time.time()
         with result.step("restore", "globals (when beside the dump), CREATE DATABASE, restore"):
-            globals_sql = dump.parent / "globals.sql"
-            if globals_sql.is_file():
+            globals_sql = globals_beside(dump)
+            if globals_sql is not None:
                 cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=without_superuser(globals_sql, ctx.workdir),
                              check=False)
             cluster.query(f'CREATE DATABASE "{dbname}"')
-            if kind == "plain":
-                out = cluster.tool("psql", "-X", "-q", "-d", dbname, stdin_path=dump, check=False)
+            if kind.startswith("plain"):
+                out = cluster.tool("psql", "-X", "-q", "-d", dbname, stdin_path=sql, check=False)
+            elif kind == "directory":  # a directory cannot be streamed: pg_restore reads it where it is
+                out = cluster.tool("pg_restore", "-d", dbname, str(dump), check=False)
             else:
                 out = cluster.tool("pg_restore", "-d", dbname, stdin_path=dump, check=False)
             judge_restore_errors(result, out.stderr, out.returncode)
@@ -172,21 +213,45 @@ def restore_dump(ctx: DrillContext, dump: Path) -> ScenarioResult:
     return execute(result, body, ctx)
 
 
-def restore_base(ctx: DrillContext, base: Path, wal_archive: Path | None, target: str | None) -> ScenarioResult:
+def read_base(found: layouts.Found) -> basebackup.BaseBackup:
+    """Where the backup's WAL starts: from backup_manifest, or, without one, from its backup_label."""
+    if (found.path / "backup_manifest").is_file():
+        return basebackup.BaseBackup.read(found.path)
+    label = layouts.backup_label(found) or ""
+    start = layouts.START_WAL.search(label)
+    timeline = re.search(r"START TIMELINE: (\d+)", label)
+    if not start:
+        raise DrillFailure("BASEBACKUP_CORRUPT", f"{found.path} has neither a backup_manifest nor a readable backup_label")
+    lsn = basebackup.parse_lsn(start.group(1))
+    return basebackup.BaseBackup(found.path, int(timeline.group(1)) if timeline else int(start.group(2)[:8], 16), lsn,
+                                 lsn, 0.0)
+
+
+def verify_base(cluster: Cluster, backup: basebackup.BaseBackup) -> str:
+    if not (backup.path / "backup_manifest").is_file():
+        raise NotRun(f"{backup.path} has no backup_manifest (taken with --no-manifest, or by another tool): "
+                     "pg_verifybackup needs one")
+    return basebackup.verify(cluster, backup)
+
+
+def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | None, target: str | None,
+                 base_interval: float = 7 * 86400) -> ScenarioResult:
     result = ctx.result("pitr" if target else "physical_restore", 3 if target else 2)
     result.id = "real_physical"
+    base = found.path
 
     def body(result: ScenarioResult) -> None:
         sources = [p for p in (base, wal_archive) if p]
         before = {str(p): fingerprint(p) for p in sources}
-        backup = basebackup.BaseBackup.read(base)
-        manifest = manifest_for(base / "base.tar.gz")
+        backup = read_base(found)
+        manifest = manifest_for(base)
         cluster = ctx.make_cluster("real-physical", seeded=False, start=False)
-        result.facts.update(backup=str(base), wal_archive=str(wal_archive) if wal_archive else None)
+        result.facts.update(backup=str(base), format=found.format, wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "pg_verifybackup against backup_manifest"):
-            verified = run_check("base backup verified (pg_verifybackup)",
-                                 lambda: basebackup.verify(cluster, backup))
+            verified = run_check("base backup verified (pg_verifybackup)", lambda: verify_base(cluster, backup))
             result.checks.append(verified)
+            if verified.status == FAILED and verified.code:
+                raise DrillFailure(verified.code, verified.detail)
         if wal_archive:
             with result.step("check", "WAL archive continuity from the backup's start segment"):
                 listing = {p.name: p.stat().st_size for p in wal_archive.iterdir() if p.is_file()}
@@ -218,7 +283,8 @@ def restore_base(ctx: DrillContext, base: Path, wal_archive: Path | None, target
             dbname = (manifest or {}).get("database")
             if dbname:
                 check_restored(result, cluster, dbname, manifest)
-            check_age(result, base, manifest)
+            archived = {p.name: p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {}
+            check_physical_freshness(result, base, manifest, base_interval, archived, backup)
             for path in sources:
                 if fingerprint(path) != before[str(path)]:
                     result.find("SOURCE_MODIFIED", f"files under {path} changed during the restore test")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, real_backups
+from pgdrill.scenarios import archiving, layouts, real_backups
 
 pytestmark = pytest.mark.slow
 BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
@@ -38,6 +38,14 @@ def taken(make_cluster, drill_context):
     return set_dir, archive
 
 
+def as_found(path: Path) -> layouts.Found:
+    """A dump file or directory as the content detection finds it."""
+    kind = layouts.classify_dir(path) if path.is_dir() else ("logical", layouts.classify_file(path))
+    fmt = kind[1] if kind else None
+    assert fmt, f"{path} is not recognised as a dump"
+    return layouts.Found("logical", fmt, path, path.stat().st_mtime)
+
+
 def codes(result) -> list[str]:
     return [f.code for f in result.findings if f.severity == "error"]
 
@@ -45,12 +53,12 @@ def codes(result) -> list[str]:
 def test_backups_from_backup_sh_restore_and_pass(taken, drill_context):
     set_dir, archive = taken
     (set_dir / "plain.sql").unlink()
-    dump = real_backups.newest_dump(set_dir.parent)
-    assert dump.name == f"{DATABASE}.dump"
-    logical = real_backups.restore_dump(drill_context, dump)
+    found = layouts.find_backups(set_dir.parent)
+    assert found["logical"].path.name == f"{DATABASE}.dump" and found["logical"].format == "custom"
+    logical = real_backups.restore_dump(drill_context, found["logical"])
     assert logical.status == "passed", logical.explain()
     assert any(c.name.startswith("row counts and content hashes") and c.ok for c in logical.checks)
-    physical = real_backups.restore_base(drill_context, real_backups.newest_base(set_dir.parent), archive, None)
+    physical = real_backups.restore_base(drill_context, found["physical"], archive, None)
     assert physical.status == "passed", physical.explain()
 
 
@@ -60,7 +68,7 @@ def test_truncated_copy(taken, drill_context):
     copy.parent.mkdir()
     data = (set_dir / f"{DATABASE}.dump").read_bytes()
     copy.write_bytes(data[: len(data) // 2])
-    result = real_backups.restore_dump(drill_context, copy)
+    result = real_backups.restore_dump(drill_context, as_found(copy))
     assert "DUMP_TRUNCATED" in codes(result), result.explain()
     assert "cannot be read to the end" in result.explain()
 
@@ -74,7 +82,7 @@ def test_plain_dump_cut_mid_table(taken, drill_context):
     scratch = drill_context.make_cluster("psql-takes-it", seeded=False)
     scratch.query("CREATE DATABASE scratch")
     assert scratch.tool("psql", "-X", "-q", "-d", "scratch", stdin_path=cut, check=False).returncode == 0
-    result = real_backups.restore_dump(drill_context, cut)
+    result = real_backups.restore_dump(drill_context, as_found(cut))
     assert "DUMP_TRUNCATED" in codes(result), result.explain()
     assert "without pg_dump's completion trailer" in result.explain()
 
@@ -84,7 +92,7 @@ def test_dump_whose_roles_are_missing(taken, drill_context):
     alone = drill_context.workdir / "alone" / f"{DATABASE}.dump"
     alone.parent.mkdir()
     shutil.copy(set_dir / f"{DATABASE}.dump", alone)  # no globals.sql beside it
-    result = real_backups.restore_dump(drill_context, alone)
+    result = real_backups.restore_dump(drill_context, as_found(alone))
     assert "ROLES_MISSING" in codes(result), result.explain()
     assert "platform_app" in result.explain()
     assert "RESTORE_ERRORS" in codes(result), "pg_restore exited non-zero: that is reported as well"
@@ -107,27 +115,27 @@ def test_dump_older_than_the_rpo(source, drill_context):
     dump = dump_of(source, drill_context.workdir, "old")
     two_days_ago = time.time() - 2 * 86400
     os.utime(dump, (two_days_ago, two_days_ago))
-    result = real_backups.restore_dump(drill_context, dump)
+    result = real_backups.restore_dump(drill_context, as_found(dump))
     assert "BACKUP_STALE" in codes(result), result.explain()
     assert "48.0 h old, older than the RPO target 24.0 h" in result.explain()
 
 
 def test_dump_of_an_empty_database(source, drill_context):
     source.query("CREATE DATABASE nothing_here")
-    result = real_backups.restore_dump(drill_context, dump_of(source, drill_context.workdir, "empty",
-                                                               dbname="nothing_here"))
+    result = real_backups.restore_dump(drill_context, as_found(dump_of(source, drill_context.workdir, "empty",
+                                                               dbname="nothing_here")))
     assert "EMPTY_RESTORE" in codes(result), result.explain()
 
 
 def test_schema_selective_dump_without_its_extension(source, drill_context):
     """pg_dump -n public leaves CREATE EXTENSION out: the restore needs the vector type nobody creates."""
-    result = real_backups.restore_dump(drill_context, dump_of(source, drill_context.workdir, "no-ext", "-n", "public"))
+    result = real_backups.restore_dump(drill_context, as_found(dump_of(source, drill_context.workdir, "no-ext", "-n", "public")))
     assert "EXTENSION_MISSING" in codes(result), result.explain()
 
 
 def test_dump_with_an_unpopulated_materialized_view(source, drill_context):
     source.query("CREATE MATERIALIZED VIEW agent_names AS SELECT name FROM agents WITH NO DATA", dbname=DATABASE)
-    result = real_backups.restore_dump(drill_context, dump_of(source, drill_context.workdir, "matview"))
+    result = real_backups.restore_dump(drill_context, as_found(dump_of(source, drill_context.workdir, "matview")))
     assert "MATVIEW_UNPOPULATED" in codes(result), result.explain()
     assert "agent_names" in result.explain()
 
@@ -135,7 +143,7 @@ def test_dump_with_an_unpopulated_materialized_view(source, drill_context):
 def test_source_changed_during_the_test(source, drill_context):
     dump = dump_of(source, drill_context.workdir, "touched")
     drill_context.faults["after_restore"] = lambda path: os.utime(path, (time.time(), time.time() + 60))
-    result = real_backups.restore_dump(drill_context, dump)
+    result = real_backups.restore_dump(drill_context, as_found(dump))
     assert "SOURCE_MODIFIED" in codes(result), result.explain()
 
 
@@ -143,5 +151,5 @@ def test_restored_server_pointed_at_the_source_archive(taken, drill_context):
     set_dir, archive = taken
     drill_context.faults["restored_settings"] = lambda settings: {
         **settings, "archive_command": f"test ! -f {archive}/%f && cp %p {archive}/%f"}
-    result = real_backups.restore_base(drill_context, real_backups.newest_base(set_dir.parent), archive, None)
+    result = real_backups.restore_base(drill_context, layouts.find_backups(set_dir.parent)["physical"], archive, None)
     assert "SOURCE_ARCHIVE_TARGETED" in codes(result), result.explain()

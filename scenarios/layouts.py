@@ -1,0 +1,154 @@
+"""Backups found by what they are, not by what they are called.
+
+Teams keep backups in the layouts their tools write: pg_dump's custom, directory, tar and plain
+formats (plain often piped through gzip), pg_basebackup's plain data directories and tar archives.
+A file's first bytes (and, for a tar, its first members) say which it is: a dump tar starts with
+toc.dat, a base backup's tar holds PG_VERSION and backup_label, a custom dump starts with PGDMP, a
+plain dump with pg_dump's header. A pg_dumpall globals file is no database dump (it travels beside one).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PLAIN_HEADER = b"-- PostgreSQL database dump"
+GLOBALS_HEADER = b"-- PostgreSQL database cluster dump"
+GZIP_MAGIC, ZSTD_MAGIC, LZ4_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18"
+BASE_MEMBERS = {"PG_VERSION", "backup_label", "./PG_VERSION", "./backup_label"}
+BASE_ARCHIVES = ("base.tar", "base.tar.gz", "base.tar.zst", "base.tar.lz4")
+
+
+@dataclass(frozen=True)
+class Found:
+    """One backup: logical or physical, its format as a person would name it, where it is, when it was taken."""
+
+    kind: str  # "logical" | "physical"
+    format: str
+    path: Path  # the dump file or directory; for a base backup the directory holding it
+    mtime: float
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
+def _tar_first_names(opener) -> list[str]:
+    try:
+        with opener() as tar:
+            names = []
+            for member in tar:
+                names.append(member.name)
+                if len(names) >= 64:
+                    break
+            return names
+    except (tarfile.TarError, OSError, EOFError):
+        return []
+
+
+def classify_file(path: Path) -> str | None:
+    """The dump format of a file, or None when it is no database dump (a base tar, a globals file, anything else)."""
+    head = _head(path)
+    if head.startswith(b"PGDMP"):
+        return "custom"
+    if head[257:262] == b"ustar":
+        names = _tar_first_names(lambda: tarfile.open(path, "r:"))
+        return "tar" if names[:1] == ["toc.dat"] else None
+    if head.startswith(GZIP_MAGIC):
+        try:
+            with gzip.open(path) as stream:
+                inner = stream.read(4096)
+        except (OSError, EOFError):
+            return None
+        return "plain.gz" if _is_plain_dump(inner) else None
+    if head.startswith(ZSTD_MAGIC):
+        return "plain.zst" if path.name.endswith(".sql.zst") else None
+    if head.startswith(LZ4_MAGIC):
+        return "plain.lz4" if path.name.endswith(".sql.lz4") else None
+    return "plain" if _is_plain_dump(head) else None
+
+
+def _is_plain_dump(head: bytes) -> bool:
+    return PLAIN_HEADER in head[:400] and GLOBALS_HEADER not in head[:400]
+
+
+def is_globals_dump(path: Path) -> bool:
+    head = _head(path)
+    if head.startswith(GZIP_MAGIC):
+        try:
+            with gzip.open(path) as stream:
+                head = stream.read(4096)
+        except (OSError, EOFError):
+            return False
+    return GLOBALS_HEADER in head[:400]
+
+
+def classify_dir(path: Path) -> tuple[str, str] | None:
+    """("logical", "directory") for a pg_dump -Fd directory; ("physical", format) for a base backup."""
+    if (path / "toc.dat").is_file():
+        return "logical", "directory"
+    if (path / "PG_VERSION").is_file() and (path / "backup_label").is_file():
+        return "physical", "plain"
+    for name in BASE_ARCHIVES:
+        if (path / name).is_file() and _base_tar(path / name):
+            return "physical", name.removeprefix("base.")
+    return None
+
+
+def _base_tar(path: Path) -> bool:
+    if path.suffix in (".zst", ".lz4"):
+        return True  # read only where the tools exist; its name is all that can be told without them
+    return bool(BASE_MEMBERS & set(_tar_first_names(lambda: _open_tar(path))))
+
+
+def _open_tar(path: Path) -> tarfile.TarFile:
+    return tarfile.open(path, "r:gz") if path.suffix == ".gz" else tarfile.open(path, "r:")
+
+
+def find_backups(backup_dir: Path) -> dict[str, Found | None]:
+    """The newest logical and the newest physical backup under backup_dir (either may be None)."""
+    found: list[Found] = []
+    inside_dump_dirs: set[Path] = set()
+    for path in sorted(backup_dir.rglob("*")):
+        if any(parent in inside_dump_dirs for parent in path.parents):
+            continue
+        if path.is_dir():
+            what = classify_dir(path)
+            if what:
+                found.append(Found(what[0], what[1], path, path.stat().st_mtime))
+                inside_dump_dirs.add(path)  # a data directory or dump directory is one backup, not many files
+        elif path.is_file():
+            fmt = classify_file(path)
+            if fmt:
+                found.append(Found("logical", fmt, path, path.stat().st_mtime))
+    newest: dict[str, Found | None] = {"logical": None, "physical": None}
+    for item in found:
+        current = newest[item.kind]
+        if current is None or item.mtime > current.mtime:
+            newest[item.kind] = item
+    return newest
+
+
+START_WAL = re.compile(r"START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+) \(file ([0-9A-F]{24})\)")
+
+
+def backup_label(base: Found) -> str | None:
+    """The base backup's backup_label text (in a -Fp directory, or inside base.tar / base.tar.gz)."""
+    if base.format == "plain":
+        return (base.path / "backup_label").read_text()
+    name = base.path / f"base.{base.format}"
+    if base.format not in ("tar", "tar.gz"):
+        return None
+    try:
+        with _open_tar(name) as tar:
+            for member in tar:
+                if member.name.lstrip("./") == "backup_label":
+                    handle = tar.extractfile(member)
+                    return handle.read().decode() if handle else None
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return None

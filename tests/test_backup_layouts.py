@@ -1,0 +1,131 @@
+"""Backups in the layouts stock tools write, made in this session by pg_dump and pg_basebackup from a real
+seeded server: each is found by its content (never its name), restored and passes; a base backup's tar
+is never taken for a dump; a base backup's age is judged against its schedule, the archive's against the RPO."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, layouts, real_backups
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def source(make_cluster):
+    cluster = make_cluster("layout-source")
+    cluster.query("ALTER SYSTEM SET archive_timeout = '60s'")
+    cluster.query("SELECT pg_reload_conf()")
+    return cluster
+
+
+def only(directory: Path) -> dict:
+    return layouts.find_backups(directory)
+
+
+def with_globals(cluster, directory: Path) -> None:
+    cluster.tool("pg_dumpall", "--globals-only", stdout_path=directory / "roles.sql")  # found by content, any name
+
+
+def dump_into(cluster, directory: Path, *args: str) -> None:
+    directory.mkdir(parents=True)
+    with_globals(cluster, directory)
+    out = directory / "nightly.backup"
+    if "-Fd" in args:
+        cluster.tool("pg_dump", *args, "-f", str(directory / "dump_dir"), "-d", DATABASE)
+    else:
+        cluster.tool("pg_dump", *args, "-d", DATABASE, stdout_path=out)
+
+
+@pytest.mark.parametrize("args, fmt", [(("-Fc",), "custom"), (("-Fd",), "directory"), (("-Ft",), "tar"),
+                                       (("-Fp",), "plain")])
+def test_each_dump_format_is_found_and_restores(source, drill_context, args, fmt):
+    where = drill_context.workdir / f"dump{args[0]}"
+    dump_into(source, where, *args)
+    found = only(where)
+    assert found["physical"] is None
+    assert found["logical"] is not None and found["logical"].format == fmt, found
+    result = real_backups.restore_dump(drill_context, found["logical"])
+    assert result.status == "passed", result.explain()
+    assert result.facts["tables"]["public.tasks"] > 0 and "audit.task_events" in result.facts["tables"]
+
+
+def test_plain_dump_piped_through_gzip(source, drill_context):
+    where = drill_context.workdir / "cron"
+    dump_into(source, where, "-Fp")
+    with open(where / "nightly.backup", "rb") as plain, gzip.open(where / "agentic.sql.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    (where / "nightly.backup").unlink()
+    found = only(where)
+    assert found["logical"].format == "plain.gz", found
+    result = real_backups.restore_dump(drill_context, found["logical"])
+    assert result.status == "passed", result.explain()
+
+
+def archive_copy(cluster, where: Path) -> Path:
+    archiving.switch_and_wait(cluster)
+    archive = where / "wal"
+    archive.mkdir(parents=True)
+    for name in cluster.archive_listing():
+        (archive / name).write_bytes(cluster.read_archive_file(name))
+    return archive
+
+
+@pytest.mark.parametrize("args, fmt", [(("-Fp",), "plain"), (("-Ft",), "tar"), (("-Ft", "--no-manifest"), "tar")])
+def test_each_base_backup_layout_is_found_and_recovers(source, drill_context, args, fmt):
+    where = drill_context.workdir / ("base" + "".join(args))
+    source.tool("pg_basebackup", "-D", str(where / "base"), *args, "--checkpoint=fast")
+    archive = archive_copy(source, where)
+    found = only(where)
+    assert found["logical"] is None, "a base backup's tar is not a dump"
+    assert found["physical"] is not None and found["physical"].format == fmt, found
+    result = real_backups.restore_base(drill_context, found["physical"], archive, None)
+    assert result.status == "passed", result.explain()
+    verified = next(c for c in result.checks if c.name.startswith("base backup verified"))
+    if "--no-manifest" in args:
+        assert verified.status == "not_run" and "no backup_manifest" in verified.detail
+    else:
+        assert verified.status == "passed", verified
+
+
+def test_base_backup_half_an_hour_old_with_a_fresh_archive_is_not_stale(source, drill_context):
+    """The runbook's design, a weekly base backup plus a continuous archive: the backup's age is not the RPO."""
+    where = drill_context.workdir / "weekly"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    half_an_hour_ago = time.time() - 1800
+    os.utime(where / "base", (half_an_hour_ago, half_an_hour_ago))
+    result = real_backups.restore_base(drill_context, only(where)["physical"], archive_copy(source, where), None)
+    assert result.status == "passed", result.explain()
+    assert result.facts["base_backup_age_seconds"] >= 1800 and result.facts["wal_bytes_to_replay"] > 0
+
+
+def test_overdue_base_backup_and_a_lagging_archive(source, drill_context):
+    where = drill_context.workdir / "old"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    archive = archive_copy(source, where)
+    ten_days_ago = time.time() - 10 * 86400
+    for path in [where / "base", *archive.iterdir()]:
+        os.utime(path, (ten_days_ago, ten_days_ago))
+    result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
+    codes = {f.code for f in result.findings}
+    assert {"BASE_BACKUP_OVERDUE", "ARCHIVE_LAG"} <= codes, result.explain()
+    assert "10.0 days old, past its 7-day schedule" in result.explain()
+
+
+def test_an_absent_kind_is_not_run_with_its_reason_in_the_summary(source, drill_context):
+    from pgdrill.reports.render import verdict
+    where = drill_context.workdir / "dumps-only"
+    dump_into(source, where, "-Fc")
+    assert only(where)["physical"] is None
+    missing = real_backups.not_run(drill_context, "physical_restore", 2, "real_physical", f"no physical backup under {where}")
+    assert missing.status == "not_run"
+    passed = real_backups.restore_dump(drill_context, only(where)["logical"])
+    line = verdict({"scenarios": [passed.as_dict(), missing.as_dict()]})
+    assert line.startswith("PASSED: all 1 scenarios run") and "NOT RUN: real_physical (no physical backup under" in line
