@@ -27,6 +27,7 @@ FINDINGS: dict[str, str] = {
     "WAL_SEGMENT_MISSING": "a segment between the backup's start and the archive's end is missing",
     "WAL_CORRUPT": "an archived segment holds a corrupt record",
     "WAL_UNREADABLE": "pg_waldump cannot read the archived range",
+    "WAL_FOREIGN_SEGMENT": "an archived segment belongs to another database system than the backup",
     "BACKUP_WAL_MISSING": "the WAL the base backup needs is neither in pg_wal nor in the archive",
     "RECOVERY_ENDED_EARLY": "the server promoted before replaying the archive's last segment",
     "RECOVERY_UNCONFIRMED": "the server did not say where redo ended",

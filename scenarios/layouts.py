@@ -133,6 +133,30 @@ def find_backups(backup_dir: Path) -> dict[str, Found | None]:
     return newest
 
 
+def system_identifier(base: Found) -> int | None:
+    """The database system identifier in the backup's global/pg_control (its first 8 bytes)."""
+    data: bytes | None = None
+    if base.format == "plain":
+        data = (base.path / "global" / "pg_control").read_bytes()[:8]
+    elif base.format in ("tar", "tar.gz"):
+        try:
+            with _open_tar(base.path / f"base.{base.format}") as tar:
+                for member in tar:
+                    if member.name.lstrip("./") == "global/pg_control":
+                        handle = tar.extractfile(member)
+                        data = handle.read(8) if handle else None
+                        break
+        except (tarfile.TarError, OSError, EOFError):
+            return None
+    return int.from_bytes(data, "little") if data and len(data) == 8 else None
+
+
+def segment_system_identifier(path: Path) -> int | None:
+    """xlp_sysid of a WAL segment's long page header (bytes 24-32 of the file)."""
+    head = _head(path, 32)
+    return int.from_bytes(head[24:32], "little") if len(head) == 32 else None
+
+
 START_WAL = re.compile(r"START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+) \(file ([0-9A-F]{24})\)")
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios.basebackup import BaseBackup
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
 from pgdrill.scenarios.measure import pitr_exactness
 from pgdrill.scenarios.physical import (
@@ -40,9 +42,10 @@ def format_target(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
-def check_target_after_backup(cluster: Cluster, backup, target: datetime) -> None:
+def check_target_after_backup(archive_files: list[str], read: Callable[[str], bytes], backup: BaseBackup,
+                              target: datetime) -> None:
     """A target before the backup's end cannot be reached from it: say so before starting."""
-    stop = basebackup.backup_stop_time(cluster.archived_segments(), cluster.read_archive_file, backup)
+    stop = basebackup.backup_stop_time(archive_files, read, backup)
     if target < stop:
         raise DrillFailure("PITR_TARGET_BEFORE_BACKUP",
                            f"the recovery target {format_target(target)} lies before the base backup's consistency "
@@ -92,7 +95,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
             bound_physical_rpo(ctx, result, [archiving.timed_switch(cluster, timeout=60)])
         target = ctx.fault("pitr_target", target, backup) or target
         result.facts.update(recovery_target_time=format_target(target), destructive_commit_after=str(disaster_at))
-        check_target_after_backup(cluster, backup, target)
+        check_target_after_backup(cluster.archived_segments(), cluster.read_archive_file, backup, target)
         settings = {"recovery_target_time": format_target(target), "recovery_target_action": "promote"}
         settings = ctx.fault("pitr_settings", settings) or settings  # a self-test sends the server elsewhere
         restore_files(ctx, result, cluster, backup, settings)
@@ -115,11 +118,16 @@ def run(ctx: DrillContext) -> ScenarioResult:
     return execute(result, body, ctx)
 
 
-def judge_stop_point(result: ScenarioResult, workload, target: datetime, present: set[int]) -> None:
-    """PITR is proved only by markers on both sides of the target and by the server's stop line."""
+def confirm_stop(result: ScenarioResult) -> None:
+    """The server must say where it stopped: 'recovery stopping before commit of transaction N, time T'."""
     if not str(result.facts.get("recovery_stop", "")).startswith("recovery stopping before commit"):
         result.find("PITR_STOP_UNCONFIRMED", "the server did not log 'recovery stopping before commit ...': "
                                              f"where recovery stopped is unproven ({result.facts.get('recovery_stop')!r})")
+
+
+def judge_stop_point(result: ScenarioResult, workload, target: datetime, present: set[int]) -> None:
+    """PITR is proved only by markers on both sides of the target and by the server's stop line."""
+    confirm_stop(result)
     before = [s for s, ts in workload.commit_ts.items() if ts <= target.timestamp()]
     after = [s for s, ts in workload.commit_ts.items() if ts > target.timestamp()]
     if not before or not after:

@@ -25,7 +25,7 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER
-from pgdrill.scenarios import basebackup, checklist, layouts
+from pgdrill.scenarios import basebackup, checklist, layouts, pitr, replay
 from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
@@ -227,6 +227,53 @@ def read_base(found: layouts.Found) -> basebackup.BaseBackup:
                                  lsn, 0.0)
 
 
+def check_system_identifiers(found: layouts.Found, archive: Path, segments: list[str]) -> None:
+    """Every segment recovery will read belongs to the backup's database system: a foreign one (same name, another
+    cluster) makes PostgreSQL end recovery there and promote, silently dropping what follows."""
+    system = layouts.system_identifier(found)
+    if system is None:
+        return
+    for name in segments:
+        theirs = layouts.segment_system_identifier(archive / name)
+        if theirs is not None and theirs != system:
+            raise DrillFailure("WAL_FOREIGN_SEGMENT", f"archived WAL segment {name} belongs to database system {theirs}, "
+                                                      f"not the backup's {system}: recovery would end there and promote")
+
+
+COMMIT = re.compile(r"COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (UTC|GMT)")
+
+
+def check_target_reachable(archive: Path, backup: basebackup.BaseBackup, target: datetime, pg_waldump: str,
+                           segments: list[str]) -> None:
+    """Before anything starts: the target lies after the backup's consistency point and at or before the last
+    commit the archive holds (recovery stops only at a commit later than the target)."""
+    files = sorted(p.name for p in archive.iterdir())
+    pitr.check_target_after_backup(files, lambda name: (archive / name).read_bytes(), backup, target)
+    last = None
+    for name in reversed(segments[-3:]):
+        dump = subprocess.run([pg_waldump, "-p", str(archive), "-r", "Transaction", name, name],
+                              capture_output=True, text=True)
+        found = COMMIT.findall(dump.stdout)
+        if found:
+            last = datetime.fromisoformat(found[-1][0] + "+00:00")
+            break
+    if last is not None and target >= last:
+        raise DrillFailure("PITR_TARGET_AFTER_ARCHIVE_END",
+                           f"the recovery target {target.isoformat(' ')} lies at or after the last commit the archive "
+                           f"holds ({last.isoformat(' ')}): recovery would end before reaching it")
+
+
+def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBackup) -> int:
+    """The archive files recovery from this backup may ask for (segments from its start, .history and .backup
+    files) into the scratch cluster's own archive: the source stays unread by the server, whatever its modes."""
+    names = [p.name for p in sorted(archive.iterdir()) if p.is_file() and (
+        p.name.endswith(".history") or p.name.endswith(".backup")
+        or (basebackup.SEGMENT_RE.match(p.name) and p.name >= backup.start_segment))]
+    for name in names:
+        cluster.write_archive_file(name, (archive / name).read_bytes())
+    return len(names)
+
+
 def verify_base(cluster: Cluster, backup: basebackup.BaseBackup) -> str:
     if not (backup.path / "backup_manifest").is_file():
         raise NotRun(f"{backup.path} has no backup_manifest (taken with --no-manifest, or by another tool): "
@@ -239,6 +286,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
     result = ctx.result("pitr" if target else "physical_restore", 3 if target else 2)
     result.id = "real_physical"
     base = found.path
+
+    target_at = datetime.fromisoformat(target) if target else None
 
     def body(result: ScenarioResult) -> None:
         sources = [p for p in (base, wal_archive) if p]
@@ -257,10 +306,19 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 listing = {p.name: p.stat().st_size for p in wal_archive.iterdir() if p.is_file()}
                 segments = basebackup.check_archive_continuity(sorted(listing), backup.start_segment, str(wal_archive))
                 basebackup.check_segment_sizes(listing, segments)
-                basebackup.check_archive_readable(
-                    basebackup.host_waldump(ctx.installation.tool("pg_waldump"), wal_archive), segments)
+                waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), wal_archive)
+                check_system_identifiers(found, wal_archive, segments)
+                basebackup.check_archive_readable(waldump, segments)
+                if target_at is not None:
+                    check_target_reachable(wal_archive, backup, target_at, ctx.installation.tool("pg_waldump"),
+                                           segments)
+        if wal_archive:
+            with result.step("restore", "copy the archive's WAL for this backup into the scratch cluster's archive"):
+                started = time.perf_counter()
+                copied = copy_archive_in(cluster, wal_archive, backup)
+                result.facts.update(archive_files_copied=copied, archive_copy_seconds=round(time.perf_counter() - started, 3))
         t0 = time.time()
-        with result.step("restore", "extract, recovery.signal, restore_command reading the source archive"):
+        with result.step("restore", "extract, recovery.signal, restore_command reading the copied archive"):
             cluster.wipe_data()
             basebackup.extract(cluster, backup)
             # the backup's own pg_hba.conf asks for production passwords the drill does not have: this scratch
@@ -268,14 +326,24 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             cluster.write_data_file("pg_hba.conf", "host all all 127.0.0.1/32 trust\n"
                                                    "host replication all 127.0.0.1/32 trust\n")
             cluster.write_data_file("recovery.signal", "")
-            settings = {"restore_command": f"cp {wal_archive}/%f %p" if wal_archive else "/bin/false",
+            settings = {"restore_command": f"cp {cluster.archive_location}/%f %p" if wal_archive else "/bin/false",
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's
             if target:
                 settings.update(recovery_target_time=target, recovery_target_action="promote")
             settings = ctx.fault("restored_settings", settings) or settings
             cluster.write_auto_conf(settings, append=True)
+        archived = cluster.archived_segments()
+        log_from = cluster.log_size()
         t1 = basebackup.start_recovery(cluster, "postgres", evidence=result.evidence)
         result.rto_seconds = round(t1 - t0, 3)
+        with result.step("verify", "where recovery went: the server's account against the archive or the target"):
+            log = cluster.log_since(log_from)
+            if target_at is None:
+                replay.prove_archive_end_reached(result, log, archived, backup.timeline)
+            else:
+                stop = re.search(r"recovery stopping (before|after) .*", log)
+                result.facts["recovery_stop"] = stop.group(0).strip() if stop else ""
+                pitr.confirm_stop(result)
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
             archive_command = cluster.scalar("SHOW archive_command")
             if wal_archive and str(wal_archive) in archive_command:
@@ -283,8 +351,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             dbname = (manifest or {}).get("database")
             if dbname:
                 check_restored(result, cluster, dbname, manifest)
-            archived = {p.name: p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {}
-            check_physical_freshness(result, base, manifest, base_interval, archived, backup)
+            mtimes = {p.name: p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {}
+            check_physical_freshness(result, base, manifest, base_interval, mtimes, backup)
             for path in sources:
                 if fingerprint(path) != before[str(path)]:
                     result.find("SOURCE_MODIFIED", f"files under {path} changed during the restore test")

@@ -129,3 +129,68 @@ def test_an_absent_kind_is_not_run_with_its_reason_in_the_summary(source, drill_
     passed = real_backups.restore_dump(drill_context, only(where)["logical"])
     line = verdict({"scenarios": [passed.as_dict(), missing.as_dict()]})
     assert line.startswith("PASSED: all 1 scenarios run") and "NOT RUN: real_physical (no physical backup under" in line
+
+
+# ----- where recovery went, for real backups -----------------------------------------------------------------------
+def backup_with_segments(cluster, where: Path, count: int = 3) -> Path:
+    cluster.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    for n in range(count):
+        cluster.query("INSERT INTO audit.task_events (task_id, event) VALUES (%s, %s)", (n, "filler"), dbname=DATABASE)
+        archiving.switch_and_wait(cluster)
+    return archive_copy(cluster, where)
+
+
+def middle(archive: Path, backup_start: str) -> str:
+    names = sorted(p.name for p in archive.iterdir() if len(p.name) == 24 and p.name > backup_start)
+    return names[len(names) // 2 - 1]
+
+
+def test_a_segment_from_another_database_system(source, cluster_factory, drill_context):
+    """Same file name, another cluster (its own initdb): PostgreSQL would end recovery there and promote."""
+    from pgdrill.fixtures.cluster import LocalCluster
+    where = drill_context.workdir / "foreign"
+    archive = backup_with_segments(source, where)
+    driver = cluster_factory.driver
+    other = cluster_factory.track(LocalCluster.create(driver.installation, driver.run.path / "other-system", "other",
+                                                      driver.run.run_id, cluster_factory.password))
+    other.start()
+    archiving.switch_and_wait(other)
+    theirs = other.read_archive_file(other.archived_segments()[0])
+    found = only(where)["physical"]
+    victim = middle(archive, real_backups.read_base(found).start_segment)
+    (archive / victim).write_bytes(theirs)
+    result = real_backups.restore_base(drill_context, found, archive, None)
+    assert "WAL_FOREIGN_SEGMENT" in {f.code for f in result.findings}, result.explain()
+    assert f"archived WAL segment {victim} belongs to database system" in result.explain()
+
+
+def test_a_restore_command_that_cannot_read_the_archive_ends_recovery_early(source, drill_context):
+    """The server replays the backup's own WAL, says "redo done" and promotes; the drill names the first segment of
+    the archive it never replayed (the same proof as Scenario 2's)."""
+    where = drill_context.workdir / "unreadable"
+    archive = backup_with_segments(source, where)
+    drill_context.faults["restored_settings"] = lambda settings: {
+        **settings, "restore_command": settings["restore_command"].replace("%f %p", "%f.gz %p")}
+    result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
+    assert "RECOVERY_ENDED_EARLY" in {f.code for f in result.findings}, result.explain()
+    assert "were never replayed, and the server promoted anyway" in result.explain()
+    assert result.facts["replayed_from_archive"] == 0
+
+
+def test_real_backup_recovered_to_a_target(source, drill_context):
+    where = drill_context.workdir / "target"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    time.sleep(1)
+    target = source.scalar("SELECT clock_timestamp()")
+    time.sleep(0.5)
+    source.query("INSERT INTO audit.task_events (task_id, event) VALUES (0, %s)", ("after the target",), dbname=DATABASE)
+    archive = archive_copy(source, where)
+    found = only(where)["physical"]
+    ok = real_backups.restore_base(drill_context, found, archive, target.isoformat(" "))
+    assert ok.status == "passed", ok.explain()
+    assert ok.facts["recovery_stop"].startswith("recovery stopping before commit"), ok.facts
+    early = real_backups.restore_base(drill_context, found, archive, "2020-01-01 00:00:00+00:00")
+    assert "PITR_TARGET_BEFORE_BACKUP" in {f.code for f in early.findings}, early.explain()
+    late = real_backups.restore_base(drill_context, found, archive, "2099-01-01 00:00:00+00:00")
+    assert "PITR_TARGET_AFTER_ARCHIVE_END" in {f.code for f in late.findings}, late.explain()
+    assert "lies at or after the last commit the archive holds" in late.explain()

@@ -56,3 +56,15 @@ def test_environment_variable_is_read_by_pytest():
     result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "drills"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, env=env)
     assert "pgdrill: --pg-backend must be one of local, docker, not 'nope'." in result.stderr
+
+
+@pytest.mark.parametrize("raw, normalised", [("2026-01-18 11:45:00+00", "2026-01-18 11:45:00+00:00"),
+                                             ("2026-01-18T11:45:00.5Z", "2026-01-18 11:45:00.5+00:00"),
+                                             ("2026-01-18 11:45:00-0530", "2026-01-18 11:45:00-05:30")])
+def test_pitr_target_keeps_its_offset(raw, normalised):
+    assert resolve({"pitr_target": raw}, {}, {}).pitr_target == normalised
+
+
+def test_a_bare_pitr_target_is_refused_with_why():
+    with pytest.raises(ConfigError, match="a bare time is read in the restored server's TimeZone"):
+        resolve({"pitr_target": "2026-01-18 11:45:00"}, {}, {})
