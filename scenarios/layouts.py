@@ -59,12 +59,7 @@ def classify_file(path: Path) -> str | None:
         names = _tar_first_names(lambda: tarfile.open(path, "r:"))
         return "tar" if names[:1] == ["toc.dat"] else None
     if head.startswith(GZIP_MAGIC):
-        try:
-            with gzip.open(path) as stream:
-                inner = stream.read(4096)
-        except (OSError, EOFError):
-            return None
-        return "plain.gz" if _is_plain_dump(inner) else None
+        return "plain.gz" if _is_plain_dump(_text_head(path)) else None
     if head.startswith(ZSTD_MAGIC):
         return "plain.zst" if path.name.endswith(".sql.zst") else None
     if head.startswith(LZ4_MAGIC):
@@ -76,15 +71,20 @@ def _is_plain_dump(head: bytes) -> bool:
     return PLAIN_HEADER in head[:400] and GLOBALS_HEADER not in head[:400]
 
 
-def is_globals_dump(path: Path) -> bool:
+def _text_head(path: Path) -> bytes:
+    """The first bytes of a file as text, gunzipped when it is gzip (b"" when it will not decompress)."""
     head = _head(path)
-    if head.startswith(GZIP_MAGIC):
-        try:
-            with gzip.open(path) as stream:
-                head = stream.read(4096)
-        except (OSError, EOFError):
-            return False
-    return GLOBALS_HEADER in head[:400]
+    if not head.startswith(GZIP_MAGIC):
+        return head
+    try:
+        with gzip.open(path) as stream:
+            return stream.read(4096)
+    except (OSError, EOFError):
+        return b""
+
+
+def is_globals_dump(path: Path) -> bool:
+    return GLOBALS_HEADER in _text_head(path)[:400]
 
 
 def classify_dir(path: Path) -> tuple[str, str] | None:
