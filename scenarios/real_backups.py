@@ -21,7 +21,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.cluster import LocalCluster
+from pgdrill.fixtures.contract import Cluster, ClusterError
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER
@@ -263,6 +264,26 @@ def check_target_reachable(archive: Path, backup: basebackup.BaseBackup, target:
                            f"holds ({last.isoformat(' ')}): recovery would end before reaching it")
 
 
+def plain_archive(archive: Path, workdir: Path) -> tuple[Path, int]:
+    """The archive as recovery reads it. Files an archive_command like `gzip < %p > ARCHIVE/%f.gz` wrote are
+    decompressed, with the plain ones, into a private (0700) copy of the run; an all-plain archive is used as is.
+    Returns (directory, how many files were decompressed)."""
+    compressed = [p for p in archive.iterdir() if p.is_file() and p.name.endswith(".gz")]
+    if not compressed:
+        return archive, 0
+    staging = workdir / "archive-as-read"
+    staging.mkdir(mode=0o700)
+    for path in sorted(archive.iterdir()):
+        if not path.is_file():
+            continue
+        if path.name.endswith(".gz"):
+            with gzip.open(path) as source, open(staging / path.name[:-3], "wb") as dest:
+                shutil.copyfileobj(source, dest, 1 << 20)
+        else:
+            shutil.copyfile(path, staging / path.name)
+    return staging, len(compressed)
+
+
 def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBackup) -> int:
     """The archive files recovery from this backup may ask for (segments from its start, .history and .backup
     files) into the scratch cluster's own archive: the source stays unread by the server, whatever its modes."""
@@ -272,6 +293,14 @@ def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBack
     for name in names:
         cluster.write_archive_file(name, (archive / name).read_bytes())
     return len(names)
+
+
+def check_isolated(cluster: Cluster) -> str:
+    """The restored production copy listens on no TCP address and its pg_hba.conf has no host rule."""
+    listen = cluster.scalar("SHOW listen_addresses")
+    rules = sorted({row[0] for row in cluster.query("SELECT type FROM pg_hba_file_rules")})
+    assert listen == "" and rules == ["local"], f"listen_addresses={listen!r}, pg_hba rule types {rules}"
+    return f"no TCP (listen_addresses=''), pg_hba.conf: local only, socket in {cluster.host} (0700)"
 
 
 def verify_base(cluster: Cluster, backup: basebackup.BaseBackup) -> str:
@@ -295,36 +324,42 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         backup = read_base(found)
         manifest = manifest_for(base)
         cluster = ctx.make_cluster("real-physical", seeded=False, start=False)
+        if not isinstance(cluster, LocalCluster):
+            raise ClusterError("restoring a real base backup runs on the local backend for now (its scratch server "
+                               "must take no TCP; LocalCluster.isolate)")
         result.facts.update(backup=str(base), format=found.format, wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "pg_verifybackup against backup_manifest"):
             verified = run_check("base backup verified (pg_verifybackup)", lambda: verify_base(cluster, backup))
             result.checks.append(verified)
             if verified.status == FAILED and verified.code:
                 raise DrillFailure(verified.code, verified.detail)
+        archive = None
         if wal_archive:
+            with result.step("check", "the archive as recovery reads it (gzip-compressed files decompressed)"):
+                archive, compressed = plain_archive(wal_archive, ctx.workdir)
+                result.facts["archive_files_decompressed"] = compressed
             with result.step("check", "WAL archive continuity from the backup's start segment"):
-                listing = {p.name: p.stat().st_size for p in wal_archive.iterdir() if p.is_file()}
+                listing = {p.name: p.stat().st_size for p in archive.iterdir() if p.is_file()}
                 segments = basebackup.check_archive_continuity(sorted(listing), backup.start_segment, str(wal_archive))
                 basebackup.check_segment_sizes(listing, segments)
-                waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), wal_archive)
-                check_system_identifiers(found, wal_archive, segments)
+                waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), archive)
+                check_system_identifiers(found, archive, segments)
                 basebackup.check_archive_readable(waldump, segments)
                 if target_at is not None:
-                    check_target_reachable(wal_archive, backup, target_at, ctx.installation.tool("pg_waldump"),
-                                           segments)
-        if wal_archive:
+                    check_target_reachable(archive, backup, target_at, ctx.installation.tool("pg_waldump"), segments)
+        if archive:
             with result.step("restore", "copy the archive's WAL for this backup into the scratch cluster's archive"):
                 started = time.perf_counter()
-                copied = copy_archive_in(cluster, wal_archive, backup)
+                copied = copy_archive_in(cluster, archive, backup)
                 result.facts.update(archive_files_copied=copied, archive_copy_seconds=round(time.perf_counter() - started, 3))
         t0 = time.time()
         with result.step("restore", "extract, recovery.signal, restore_command reading the copied archive"):
             cluster.wipe_data()
             basebackup.extract(cluster, backup)
             # the backup's own pg_hba.conf asks for production passwords the drill does not have: this scratch
-            # server listens on 127.0.0.1 only and belongs to the run, so it trusts local TCP instead
-            cluster.write_data_file("pg_hba.conf", "host all all 127.0.0.1/32 trust\n"
-                                                   "host replication all 127.0.0.1/32 trust\n")
+            # server takes no TCP at all, only its own 0700 socket directory, trusted there
+            cluster.isolate()
+            cluster.write_data_file("pg_hba.conf", "local all all trust\n")
             cluster.write_data_file("recovery.signal", "")
             settings = {"restore_command": f"cp {cluster.archive_location}/%f %p" if wal_archive else "/bin/false",
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's
@@ -345,13 +380,15 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 result.facts["recovery_stop"] = stop.group(0).strip() if stop else ""
                 pitr.confirm_stop(result)
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
+            result.checks.append(run_check("the production copy takes no network connections",
+                                           lambda: check_isolated(cluster)))
             archive_command = cluster.scalar("SHOW archive_command")
             if wal_archive and str(wal_archive) in archive_command:
                 result.find("SOURCE_ARCHIVE_TARGETED", f"the restored server archives into the source archive: {archive_command}")
             dbname = (manifest or {}).get("database")
             if dbname:
                 check_restored(result, cluster, dbname, manifest)
-            mtimes = {p.name: p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {}
+            mtimes = {p.name.removesuffix(".gz"): p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {}
             check_physical_freshness(result, base, manifest, base_interval, mtimes, backup)
             for path in sources:
                 if fingerprint(path) != before[str(path)]:

@@ -194,3 +194,34 @@ def test_real_backup_recovered_to_a_target(source, drill_context):
     late = real_backups.restore_base(drill_context, found, archive, "2099-01-01 00:00:00+00:00")
     assert "PITR_TARGET_AFTER_ARCHIVE_END" in {f.code for f in late.findings}, late.explain()
     assert "lies at or after the last commit the archive holds" in late.explain()
+
+
+def test_archive_written_by_gzip_archive_command(source, drill_context):
+    """archive_command = 'gzip < %p > ARCHIVE/%f.gz', as teams write it: segments, the .backup file and all
+    arrive as .gz; the drill reads the archive as recovery would (decompressed) and recovers to its end."""
+    from pgdrill.fixtures.osuser import give_to_server
+    gz = source.home / "gz-archive"  # the server's own user writes it, as in production
+    gz.mkdir(mode=0o700)
+    give_to_server(gz)
+    source.query(f"ALTER SYSTEM SET archive_command = 'gzip < %p > {gz}/%f.gz'")
+    source.query("SELECT pg_reload_conf()")
+
+    def switch_into_gz() -> None:
+        source.query("INSERT INTO audit.task_events (task_id, event) VALUES (0, 'gz')", dbname=DATABASE)
+        segment = source.scalar("SELECT pg_walfile_name(pg_switch_wal())")
+        deadline = time.monotonic() + 30
+        while (archiving.archiver_stats(source)["last_archived_wal"] or "") < segment:  # gzip has finished
+            assert time.monotonic() < deadline, f"{segment}.gz never arrived"
+            time.sleep(0.1)
+
+    switch_into_gz()  # from here on every segment is archived through gzip
+    where = drill_context.workdir / "gzip"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    switch_into_gz()
+    switch_into_gz()
+    archive = where / "wal"
+    shutil.copytree(gz, archive)
+    assert all(p.name.endswith(".gz") for p in archive.iterdir())
+    result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
+    assert result.status == "passed", result.explain()
+    assert result.facts["archive_files_decompressed"] >= 3 and result.facts["replayed_from_archive"] >= 2, result.facts

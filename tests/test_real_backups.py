@@ -60,6 +60,8 @@ def test_backups_from_backup_sh_restore_and_pass(taken, drill_context):
     assert any(c.name.startswith("row counts and content hashes") and c.ok for c in logical.checks)
     physical = real_backups.restore_base(drill_context, found["physical"], archive, None)
     assert physical.status == "passed", physical.explain()
+    isolated = next(c for c in physical.checks if c.name == "the production copy takes no network connections")
+    assert isolated.ok and "no TCP" in isolated.detail, isolated
 
 
 def test_truncated_copy(taken, drill_context):
