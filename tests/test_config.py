@@ -68,3 +68,25 @@ def test_pitr_target_keeps_its_offset(raw, normalised):
 def test_a_bare_pitr_target_is_refused_with_why():
     with pytest.raises(ConfigError, match="a bare time is read in the restored server's TimeZone"):
         resolve({"pitr_target": "2026-01-18 11:45:00"}, {}, {})
+
+
+def test_a_cached_binary_tree_someone_else_may_write_is_refused(tmp_path):
+    """Root runs the cached PostgreSQL binaries: a cache another user owns or may write to is refused."""
+    import os
+
+    from pgdrill.fixtures.installation import check_root_owned
+    if os.geteuid() != 0:
+        pytest.skip("not run: the cache is only used (and checked) when running as root")
+    tree = tmp_path / "cache" / "pginstall-x"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / "postgres").write_text("")
+    for path in (tmp_path / "cache", tree, tree / "bin", tree / "bin" / "postgres"):
+        path.chmod(0o755)
+    check_root_owned(tree)
+    (tree / "bin" / "postgres").chmod(0o777)
+    with pytest.raises(ConfigError, match="is not safe for root to run"):
+        check_root_owned(tree)
+    (tree / "bin" / "postgres").chmod(0o755)
+    os.chown(tree / "bin", 12345, 12345)
+    with pytest.raises(ConfigError, match="owned by uid 12345"):
+        check_root_owned(tree)
