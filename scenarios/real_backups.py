@@ -26,7 +26,7 @@ from pgdrill.fixtures.contract import Cluster, ClusterError
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER
-from pgdrill.scenarios import basebackup, checklist, layouts, pitr, replay
+from pgdrill.scenarios import basebackup, checklist, layouts, pitr, replay, timelines
 from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
@@ -333,18 +333,24 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             result.checks.append(verified)
             if verified.status == FAILED and verified.code:
                 raise DrillFailure(verified.code, verified.detail)
-        archive = None
+        archive, recovery_timeline = None, backup.timeline
         if wal_archive:
             with result.step("check", "the archive as recovery reads it (gzip-compressed files decompressed)"):
                 archive, compressed = plain_archive(wal_archive, ctx.workdir)
                 result.facts["archive_files_decompressed"] = compressed
-            with result.step("check", "WAL archive continuity from the backup's start segment"):
+            with result.step("check", "WAL archive continuity along the timeline path recovery takes"):
                 listing = {p.name: p.stat().st_size for p in archive.iterdir() if p.is_file()}
-                segments = basebackup.check_archive_continuity(sorted(listing), backup.start_segment, str(wal_archive))
+                read = archive.joinpath  # bound before the lambda: mypy cannot narrow `archive` inside it
+                legs, recovery_timeline = timelines.check_path(sorted(listing), lambda name: read(name).read_bytes(),
+                                                               backup.timeline, backup.start_lsn, str(wal_archive))
+                segments = [name for leg in legs for name in leg]
+                result.facts.update(timeline_path=[int(leg[0][:8], 16) for leg in legs if leg],
+                                    recovery_timeline=recovery_timeline)
                 basebackup.check_segment_sizes(listing, segments)
                 waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), archive)
                 check_system_identifiers(found, archive, segments)
-                basebackup.check_archive_readable(waldump, segments)
+                for leg in legs:  # pg_waldump reads one timeline per call
+                    basebackup.check_archive_readable(waldump, leg)
                 if target_at is not None:
                     check_target_reachable(archive, backup, target_at, ctx.installation.tool("pg_waldump"), segments)
         if archive:
@@ -374,7 +380,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         with result.step("verify", "where recovery went: the server's account against the archive or the target"):
             log = cluster.log_since(log_from)
             if target_at is None:
-                replay.prove_archive_end_reached(result, log, archived, backup.timeline)
+                replay.prove_archive_end_reached(result, log, archived, recovery_timeline)
             else:
                 stop = re.search(r"recovery stopping (before|after) .*", log)
                 result.facts["recovery_stop"] = stop.group(0).strip() if stop else ""

@@ -225,3 +225,41 @@ def test_archive_written_by_gzip_archive_command(source, drill_context):
     result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
     assert result.status == "passed", result.explain()
     assert result.facts["archive_files_decompressed"] >= 3 and result.facts["replayed_from_archive"] >= 2, result.facts
+
+
+def test_archive_that_crossed_a_timeline(source, drill_context):
+    """A failover after the base backup: the archive holds timeline 1, 00000002.history and timeline 2. Recovery
+    follows the history to the newest timeline; continuity is checked along that path and a gap on timeline 2
+    is named with it."""
+    from pgdrill.scenarios import basebackup
+    where = drill_context.workdir / "timeline"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    for n in range(2):
+        source.query("INSERT INTO audit.task_events (task_id, event) VALUES (%s, 'tl1')", (n,), dbname=DATABASE)
+        archiving.switch_and_wait(source)
+    backup = basebackup.BaseBackup.read(where / "base")  # the failover: a copy recovered and promoted on timeline 2
+    source.crash()
+    source.wipe_data()
+    basebackup.extract(source, backup)
+    source.write_data_file("recovery.signal", "")
+    source.write_auto_conf({"restore_command": f"cp {source.archive_location}/%f %p"}, append=True)
+    basebackup.start_recovery(source, DATABASE, timeout=120)
+    for n in range(3):
+        source.query("INSERT INTO audit.task_events (task_id, event) VALUES (%s, 'tl2')", (n,), dbname=DATABASE)
+        archiving.switch_and_wait(source)
+    archive = archive_copy(source, where)
+    assert "00000002.history" in {p.name for p in archive.iterdir()}
+    found = only(where)["physical"]
+    result = real_backups.restore_base(drill_context, found, archive, None)
+    assert result.status == "passed", result.explain()
+    assert result.facts["timeline_path"] == [1, 2] and result.facts["recovery_timeline"] == 2, result.facts
+    assert result.facts["archive_last_segment"].startswith("00000002"), result.facts
+
+    gap = where / "wal-with-gap"
+    shutil.copytree(archive, gap)
+    on_two = sorted(p.name for p in gap.iterdir() if p.name.startswith("00000002") and len(p.name) == 24)
+    (gap / on_two[len(on_two) // 2]).unlink()
+    broken = real_backups.restore_base(drill_context, found, gap, None)
+    assert "WAL_SEGMENT_MISSING" in {f.code for f in broken.findings}, broken.explain()
+    assert f"WAL segment {on_two[len(on_two) // 2]} is missing" in broken.explain()
+    assert "on timeline 2 of the path recovery takes: 1 → 2" in broken.explain()

@@ -121,3 +121,22 @@ def test_forecast_refuses_what_it_cannot_know():
     assert flat.forecast_rto_seconds is None and flat.verdict.startswith("not forecastable")
     single = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}], 1e10, "10 GB", 60)
     assert single.verdict.startswith("not forecastable: fewer than two")
+
+
+def test_recovery_follows_the_newest_timeline_and_reads_the_switch_segment_from_it():
+    from pgdrill.scenarios.timelines import Leg, expected_segments, recovery_path
+    history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}
+    legs = recovery_path(["00000002.history"], history.__getitem__, 1, 0x3000028)
+    assert legs == [Leg(1, "000000010000000000000003", "000000010000000000000004"),
+                    Leg(2, "000000020000000000000005", None)]
+    present = ["000000010000000000000003", "000000010000000000000004", "000000010000000000000005.partial",
+               "000000020000000000000005", "000000020000000000000006"]
+    assert expected_segments(legs, present) == [["000000010000000000000003", "000000010000000000000004"],
+                                                ["000000020000000000000005", "000000020000000000000006"]]
+
+
+def test_a_backup_taken_after_the_switch_starts_on_the_new_timeline():
+    from pgdrill.scenarios.timelines import Leg, recovery_path
+    history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}
+    assert recovery_path(["00000002.history"], history.__getitem__, 2, 0x7000028) == [
+        Leg(2, "000000020000000000000007", None)]
