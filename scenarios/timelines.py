@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pgdrill.scenarios.basebackup import SEGMENT_RE, SEGMENTS_PER_XLOGID, parse_lsn, segment_name
+from pgdrill.scenarios.basebackup import SEGMENT_RE, SEGMENTS_PER_XLOGID, next_segment, parse_lsn, segment_name
 from pgdrill.scenarios.result import DrillFailure
 
 HISTORY_RE = re.compile(r"^([0-9A-F]{8})\.history$")
@@ -76,15 +76,9 @@ def expected_segments(legs: list[Leg], present: list[str]) -> list[list[str]]:
         wanted, name = [], leg.first
         while last is not None and name[8:] <= last[8:]:
             wanted.append(name)
-            name = _next(name)
+            name = next_segment(name)
         out.append(wanted)
     return out
-
-
-def _next(segment: str) -> str:
-    timeline, log, seg = int(segment[:8], 16), int(segment[8:16], 16), int(segment[16:], 16)
-    segno = log * SEGMENTS_PER_XLOGID + seg + 1
-    return f"{timeline:08X}{segno // SEGMENTS_PER_XLOGID:08X}{segno % SEGMENTS_PER_XLOGID:08X}"
 
 
 def check_path(files: list[str], read: Callable[[str], bytes], start_timeline: int, start_lsn: int,
