@@ -98,6 +98,8 @@ def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None], ctx:
     except DrillFailure as exc:
         result.failure = str(exc)
         result.find(exc.code, str(exc))
+    except NotRun as exc:  # the scenario cannot run here (a tool this installation lacks): said, never passed
+        result.facts["not_run"], result.rto_seconds = str(exc), None
     except Exception as exc:  # noqa: BLE001 - reported, with its type, as the scenario's failure
         result.failure = f"{type(exc).__name__}: {exc}"
     finally:

@@ -9,15 +9,19 @@ plain dump with pg_dump's header. A pg_dumpall globals file is no database dump 
 
 from __future__ import annotations
 
-import gzip
 import re
+import shutil
+import subprocess
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgdrill.scenarios import compression
+
 PLAIN_HEADER = b"-- PostgreSQL database dump"
 GLOBALS_HEADER = b"-- PostgreSQL database cluster dump"
-GZIP_MAGIC, ZSTD_MAGIC, LZ4_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18"
 BASE_MEMBERS = {"PG_VERSION", "backup_label", "./PG_VERSION", "./backup_label"}
 BASE_ARCHIVES = ("base.tar", "base.tar.gz", "base.tar.zst", "base.tar.lz4")
 
@@ -58,33 +62,22 @@ def classify_file(path: Path) -> str | None:
     if head[257:262] == b"ustar":
         names = _tar_first_names(lambda: tarfile.open(path, "r:"))
         return "tar" if names[:1] == ["toc.dat"] else None
-    if head.startswith(GZIP_MAGIC):
-        return "plain.gz" if _is_plain_dump(_text_head(path)) else None
-    if head.startswith(ZSTD_MAGIC):
-        return "plain.zst" if path.name.endswith(".sql.zst") else None
-    if head.startswith(LZ4_MAGIC):
-        return "plain.lz4" if path.name.endswith(".sql.lz4") else None
-    return "plain" if _is_plain_dump(head) else None
+    method = compression.method_of(path)
+    if method is None:
+        return "plain" if _is_plain_dump(head) else None
+    suffix = compression.SUFFIXES[method]
+    text = compression.head(path)
+    if _is_plain_dump(text) or (not text and path.name.endswith(".sql" + suffix)):  # no tool here to look inside
+        return "plain" + suffix
+    return None
 
 
 def _is_plain_dump(head: bytes) -> bool:
     return PLAIN_HEADER in head[:400] and GLOBALS_HEADER not in head[:400]
 
 
-def _text_head(path: Path) -> bytes:
-    """The first bytes of a file as text, gunzipped when it is gzip (b"" when it will not decompress)."""
-    head = _head(path)
-    if not head.startswith(GZIP_MAGIC):
-        return head
-    try:
-        with gzip.open(path) as stream:
-            return stream.read(4096)
-    except (OSError, EOFError):
-        return b""
-
-
 def is_globals_dump(path: Path) -> bool:
-    return GLOBALS_HEADER in _text_head(path)[:400]
+    return GLOBALS_HEADER in compression.head(path)[:400]
 
 
 def classify_dir(path: Path) -> tuple[str, str] | None:
@@ -100,13 +93,45 @@ def classify_dir(path: Path) -> tuple[str, str] | None:
 
 
 def _base_tar(path: Path) -> bool:
-    if path.suffix in (".zst", ".lz4"):
-        return True  # read only where the tools exist; its name is all that can be told without them
+    method = compression.method_of(path)
+    if method in ("zstd", "lz4") and shutil.which(method) is None:
+        return True  # no tool here to look inside: its name is all that can be told
     return bool(BASE_MEMBERS & set(_tar_first_names(lambda: _open_tar(path))))
 
 
-def _open_tar(path: Path) -> tarfile.TarFile:
-    return tarfile.open(path, "r:gz") if path.suffix == ".gz" else tarfile.open(path, "r:")
+@contextmanager
+def _open_tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """A base backup's tar read as a stream, decompressed (zstd and lz4 through their tools)."""
+    method = compression.method_of(path)
+    if method in (None, "gzip"):
+        with tarfile.open(path, "r:gz" if method else "r:") as tar:
+            yield tar
+        return
+    tool = shutil.which(method)
+    if tool is None:
+        raise OSError(f"no {method} tool installed to read {path.name}")
+    with subprocess.Popen([tool, "-dc", str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                yield tar
+        finally:
+            proc.kill()
+
+
+def _member(base: Found, name: str, size: int = -1) -> bytes | None:
+    """One file of a base backup (a -Fp directory, or inside base.tar[.gz|.zst|.lz4]); None when unreadable."""
+    if base.format == "plain":
+        data = (base.path / name).read_bytes()
+        return data if size < 0 else data[:size]
+    try:
+        with _open_tar(base.path / f"base.{base.format}") as tar:
+            for member in tar:
+                if member.name.removeprefix("./") == name:
+                    handle = tar.extractfile(member)
+                    return handle.read(size) if handle else None
+    except (tarfile.TarError, OSError, EOFError):
+        return None
+    return None
 
 
 def find_backups(backup_dir: Path) -> dict[str, Found | None]:
@@ -135,19 +160,7 @@ def find_backups(backup_dir: Path) -> dict[str, Found | None]:
 
 def system_identifier(base: Found) -> int | None:
     """The database system identifier in the backup's global/pg_control (its first 8 bytes)."""
-    data: bytes | None = None
-    if base.format == "plain":
-        data = (base.path / "global" / "pg_control").read_bytes()[:8]
-    elif base.format in ("tar", "tar.gz"):
-        try:
-            with _open_tar(base.path / f"base.{base.format}") as tar:
-                for member in tar:
-                    if member.name.lstrip("./") == "global/pg_control":
-                        handle = tar.extractfile(member)
-                        data = handle.read(8) if handle else None
-                        break
-        except (tarfile.TarError, OSError, EOFError):
-            return None
+    data = _member(base, "global/pg_control", 8)
     return int.from_bytes(data, "little") if data and len(data) == 8 else None
 
 
@@ -161,18 +174,6 @@ START_WAL = re.compile(r"START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+) \(file ([0-9A
 
 
 def backup_label(base: Found) -> str | None:
-    """The base backup's backup_label text (in a -Fp directory, or inside base.tar / base.tar.gz)."""
-    if base.format == "plain":
-        return (base.path / "backup_label").read_text()
-    name = base.path / f"base.{base.format}"
-    if base.format not in ("tar", "tar.gz"):
-        return None
-    try:
-        with _open_tar(name) as tar:
-            for member in tar:
-                if member.name.lstrip("./") == "backup_label":
-                    handle = tar.extractfile(member)
-                    return handle.read().decode() if handle else None
-    except (tarfile.TarError, OSError, EOFError):
-        return None
-    return None
+    """The base backup's backup_label text (in a -Fp directory, or inside its base tar)."""
+    data = _member(base, "backup_label")
+    return data.decode() if data is not None else None

@@ -11,12 +11,10 @@ before and after.
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import re
-import shutil
 import subprocess
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +24,7 @@ from pgdrill.fixtures.contract import Cluster, ClusterError
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER
-from pgdrill.scenarios import basebackup, checklist, layouts, pitr, replay, timelines
+from pgdrill.scenarios import basebackup, checklist, compression, layouts, pitr, replay, timelines
 from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
@@ -71,6 +69,9 @@ def check_complete(result: ScenarioResult, installation: Installation, dump: Pat
                                           f"('{PLAIN_TRAILER}'): it was cut short (psql would restore it with exit 0)")
         return
     out = host_tool(installation, "pg_restore", "-f", "/dev/null", str(dump))
+    if "this build does not support compression" in out.stderr:
+        raise NotRun(f"{dump.name} is compressed with a method this installation's pg_restore was built without: "
+                     f"{' '.join(out.stderr.split())[:160]}")
     if out.returncode != 0:
         result.find("DUMP_TRUNCATED", f"{dump.name} ({kind} archive) cannot be read to the end: "
                                       f"{' '.join(out.stderr.split())[:200]}")
@@ -155,14 +156,15 @@ def globals_beside(dump: Path) -> Path | None:
 
 
 def readable_sql(dump: Path, kind: str, workdir: Path) -> Path:
-    """A plain dump as psql reads it: compressed ones decompressed into a private (0600) file of the run."""
+    """A plain dump as psql reads it: compressed ones decompressed into a private (0600) file of the run.
+    One that does not decompress to its end was cut short: DUMP_TRUNCATED."""
     if kind == "plain":
         return dump
-    if kind != "plain.gz":
-        raise NotRun(f"{dump.name} is compressed with {kind.split('.')[1]}, which this drill does not read yet")
     out = workdir / "restore-input.sql"
-    with gzip.open(dump) as source, open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as dest:
-        shutil.copyfileobj(source, dest, 1 << 20)
+    try:
+        compression.decompress(dump, out)
+    except compression.CorruptCompressed as exc:
+        raise DrillFailure("DUMP_TRUNCATED", str(exc)) from None
     return out
 
 
@@ -264,24 +266,51 @@ def check_target_reachable(archive: Path, backup: basebackup.BaseBackup, target:
                            f"holds ({last.isoformat(' ')}): recovery would end before reaching it")
 
 
-def plain_archive(archive: Path, workdir: Path) -> tuple[Path, int]:
-    """The archive as recovery reads it. Files an archive_command like `gzip < %p > ARCHIVE/%f.gz` wrote are
-    decompressed, with the plain ones, into a private (0700) copy of the run; an all-plain archive is used as is.
-    Returns (directory, how many files were decompressed)."""
-    compressed = [p for p in archive.iterdir() if p.is_file() and p.name.endswith(".gz")]
-    if not compressed:
-        return archive, 0
-    staging = workdir / "archive-as-read"
-    staging.mkdir(mode=0o700)
-    for path in sorted(archive.iterdir()):
-        if not path.is_file():
+PARTIAL = ".partial"
+
+
+def partial_segment(name: str) -> str | None:
+    """The segment a `.partial` file holds the start of (X.partial, X.partial.gz, pg_receivewal's X.gz.partial)."""
+    core = compression.plain_name(name)
+    if not core.endswith(PARTIAL):
+        return None
+    core = compression.plain_name(core.removesuffix(PARTIAL))
+    return core if basebackup.SEGMENT_RE.match(core) else None
+
+
+def usable_partials(names: list[str]) -> dict[str, str]:
+    """{file: segment} for `.partial` files that end the WAL a recovery can follow: pg_receivewal's current
+    segment, or a promoted server's last one. A partial whose full segment is absent and that no later timeline
+    supersedes (no segment at or past it on a newer timeline) is the archive's last word: recovery may use it."""
+    segments = {compression.plain_name(name) for name in names if basebackup.SEGMENT_RE.match(compression.plain_name(name))}
+    usable = {}
+    for name in names:
+        segment = partial_segment(name)
+        if segment is None or segment in segments:
             continue
-        if path.name.endswith(".gz"):
-            with gzip.open(path) as source, open(staging / path.name[:-3], "wb") as dest:
-                shutil.copyfileobj(source, dest, 1 << 20)
-        else:
-            shutil.copyfile(path, staging / path.name)
-    return staging, len(compressed)
+        if not any(other[:8] > segment[:8] and other[8:] >= segment[8:] for other in segments):
+            usable[name] = segment
+    return usable
+
+
+def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, dict[str, object]]:
+    """The archive as recovery reads it: files an archive_command like `gzip < %p > ARCHIVE/%f.gz` (or zstd, lz4)
+    wrote are decompressed, and a usable `.partial` stands in for its segment, all in a private (0700) copy of the
+    run. An archive that needs neither is used as is. Returns the directory and what was done (facts)."""
+    files = sorted(p.name for p in archive.iterdir() if p.is_file())
+    compressed = [name for name in files if compression.method_of(archive / name)]
+    partials = usable_partials(files)
+    if not compressed and not partials:
+        return archive, {"archive_files_decompressed": 0}
+    staging = Path(tempfile.mkdtemp(prefix="archive-as-read-", dir=workdir))  # 0700
+    for name in files:
+        if partial_segment(name) and name not in partials:
+            continue
+        try:
+            compression.decompress(archive / name, staging / partials.get(name, compression.plain_name(name)))
+        except compression.CorruptCompressed as exc:
+            raise DrillFailure("WAL_UNREADABLE", f"archived file {exc}") from None
+    return staging, {"archive_files_decompressed": len(compressed), "partial_segments_used": sorted(partials)}
 
 
 def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBackup) -> int:
@@ -335,9 +364,9 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 raise DrillFailure(verified.code, verified.detail)
         archive, recovery_timeline = None, backup.timeline
         if wal_archive:
-            with result.step("check", "the archive as recovery reads it (gzip-compressed files decompressed)"):
-                archive, compressed = plain_archive(wal_archive, ctx.workdir)
-                result.facts["archive_files_decompressed"] = compressed
+            with result.step("check", "the archive as recovery reads it (decompressed, .partial as the last segment)"):
+                archive, how = archive_as_read(wal_archive, ctx.workdir)
+                result.facts.update(how)
             with result.step("check", "WAL archive continuity along the timeline path recovery takes"):
                 listing = {p.name: p.stat().st_size for p in archive.iterdir() if p.is_file()}
                 read = archive.joinpath  # bound before the lambda: mypy cannot narrow `archive` inside it
@@ -349,8 +378,9 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 basebackup.check_segment_sizes(listing, segments)
                 waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), archive)
                 check_system_identifiers(found, archive, segments)
+                partial_tail = {partial_segment(name) for name in result.facts.get("partial_segments_used", [])}
                 for leg in legs:  # pg_waldump reads one timeline per call
-                    basebackup.check_archive_readable(waldump, leg)
+                    basebackup.check_archive_readable(waldump, leg, ends_in_partial=bool(leg) and leg[-1] in partial_tail)
                 if target_at is not None:
                     check_target_reachable(archive, backup, target_at, ctx.installation.tool("pg_waldump"), segments)
         if archive:
@@ -394,7 +424,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             dbname = (manifest or {}).get("database")
             if dbname:
                 check_restored(result, cluster, dbname, manifest)
-            mtimes = {p.name.removesuffix(".gz"): p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {}
+            mtimes = ({compression.plain_name(p.name): p.stat().st_mtime for p in wal_archive.iterdir()}
+                      if wal_archive else {})
             check_physical_freshness(result, base, manifest, base_interval, mtimes, backup)
             for path in sources:
                 if fingerprint(path) != before[str(path)]:

@@ -4,9 +4,10 @@ is never taken for a dump; a base backup's age is judged against its schedule, t
 
 from __future__ import annotations
 
-import gzip
 import os
+import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import archiving, layouts, real_backups
+from pgdrill.scenarios.basebackup import parse_lsn
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +59,25 @@ def test_each_dump_format_is_found_and_restores(source, drill_context, args, fmt
     assert result.facts["tables"]["public.tasks"] > 0 and "audit.task_events" in result.facts["tables"]
 
 
-def test_plain_dump_piped_through_gzip(source, drill_context):
-    where = drill_context.workdir / "cron"
+@pytest.mark.parametrize("method, suffix", [("gzip", ".gz"), ("zstd", ".zst"), ("lz4", ".lz4")])
+def test_plain_dump_piped_through_a_compressor(source, drill_context, method, suffix):
+    """`pg_dump | gzip > agentic.sql.gz` (or zstd, lz4) in a cron job: found by content, restored; the same file cut
+    in half does not decompress to its end, which is a cut dump (DUMP_TRUNCATED), not a crash."""
+    if shutil.which(method) is None:
+        pytest.skip(f"not run: no {method} tool on this machine")
+    where = drill_context.workdir / f"cron-{method}"
     dump_into(source, where, "-Fp")
-    with open(where / "nightly.backup", "rb") as plain, gzip.open(where / "agentic.sql.gz", "wb") as packed:
-        shutil.copyfileobj(plain, packed)
+    packed = where / f"agentic.sql{suffix}"
+    with open(where / "nightly.backup", "rb") as plain, open(packed, "wb") as out:  # `pg_dump | gzip > file`
+        subprocess.run([method, "-c"], stdin=plain, stdout=out, check=True)
     (where / "nightly.backup").unlink()
     found = only(where)
-    assert found["logical"].format == "plain.gz", found
+    assert found["logical"].format == "plain" + suffix, found
     result = real_backups.restore_dump(drill_context, found["logical"])
     assert result.status == "passed", result.explain()
+    packed.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    cut = real_backups.restore_dump(drill_context, only(where)["logical"])
+    assert "DUMP_TRUNCATED" in {f.code for f in cut.findings}, cut.explain()
 
 
 def archive_copy(cluster, where: Path) -> Path:
@@ -196,35 +207,95 @@ def test_real_backup_recovered_to_a_target(source, drill_context):
     assert "lies at or after the last commit the archive holds" in late.explain()
 
 
-def test_archive_written_by_gzip_archive_command(source, drill_context):
-    """archive_command = 'gzip < %p > ARCHIVE/%f.gz', as teams write it: segments, the .backup file and all
-    arrive as .gz; the drill reads the archive as recovery would (decompressed) and recovers to its end."""
+COMPRESSING_ARCHIVE_COMMANDS = {  # as teams write them; the archive's files then all carry the suffix
+    "gzip": "gzip < %p > {archive}/%f.gz",
+    "zstd": "zstd -q -o {archive}/%f.zst %p",
+    "lz4": "lz4 -q %p {archive}/%f.lz4",
+}
+
+
+@pytest.mark.parametrize("method", sorted(COMPRESSING_ARCHIVE_COMMANDS))
+def test_archive_written_by_a_compressing_archive_command(source, drill_context, method):
+    """archive_command = 'gzip < %p > ARCHIVE/%f.gz' (or zstd, lz4), as teams write it: segments, the .backup file
+    and all arrive compressed; the drill reads the archive as recovery would (decompressed) and recovers to its end.
+    A segment cut short in the archive does not decompress: WAL_UNREADABLE, before the server starts."""
+    if shutil.which(method) is None:
+        pytest.skip(f"not run: no {method} tool on this machine")
     from pgdrill.fixtures.osuser import give_to_server
-    gz = source.home / "gz-archive"  # the server's own user writes it, as in production
-    gz.mkdir(mode=0o700)
-    give_to_server(gz)
-    source.query(f"ALTER SYSTEM SET archive_command = 'gzip < %p > {gz}/%f.gz'")
+    packed = source.home / f"{method}-archive"  # the server's own user writes it, as in production
+    packed.mkdir(mode=0o700)
+    give_to_server(packed)
+    command = COMPRESSING_ARCHIVE_COMMANDS[method].format(archive=packed)
+    source.query(f"ALTER SYSTEM SET archive_command = '{command}'")
     source.query("SELECT pg_reload_conf()")
 
-    def switch_into_gz() -> None:
-        source.query("INSERT INTO audit.task_events (task_id, event) VALUES (0, 'gz')", dbname=DATABASE)
+    def switch_into_archive() -> None:
+        source.query("INSERT INTO audit.task_events (task_id, event) VALUES (0, 'packed')", dbname=DATABASE)
         segment = source.scalar("SELECT pg_walfile_name(pg_switch_wal())")
         deadline = time.monotonic() + 30
-        while (archiving.archiver_stats(source)["last_archived_wal"] or "") < segment:  # gzip has finished
-            assert time.monotonic() < deadline, f"{segment}.gz never arrived"
+        while (archiving.archiver_stats(source)["last_archived_wal"] or "") < segment:  # the tool has finished
+            assert time.monotonic() < deadline, f"{segment} never arrived compressed"
             time.sleep(0.1)
 
-    switch_into_gz()  # from here on every segment is archived through gzip
-    where = drill_context.workdir / "gzip"
+    switch_into_archive()  # from here on every segment is archived through the tool
+    where = drill_context.workdir / method
     source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
-    switch_into_gz()
-    switch_into_gz()
+    switch_into_archive()
+    switch_into_archive()
     archive = where / "wal"
-    shutil.copytree(gz, archive)
-    assert all(p.name.endswith(".gz") for p in archive.iterdir())
-    result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
+    shutil.copytree(packed, archive)
+    suffix = command.split("%f")[1].split()[0]
+    assert all(p.name.endswith(suffix) for p in archive.iterdir()), sorted(p.name for p in archive.iterdir())
+    found = only(where)["physical"]
+    result = real_backups.restore_base(drill_context, found, archive, None)
     assert result.status == "passed", result.explain()
     assert result.facts["archive_files_decompressed"] >= 3 and result.facts["replayed_from_archive"] >= 2, result.facts
+
+    newest = max(p for p in archive.iterdir() if len(p.name) == 24 + len(suffix))
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    cut = real_backups.restore_base(drill_context, found, archive, None)
+    assert "WAL_UNREADABLE" in {f.code for f in cut.findings}, cut.explain()
+    assert f"archived file {newest.name} does not" in cut.explain()
+
+
+def test_base_backup_compressed_with_zstd_and_lz4(source, drill_context):
+    """base.tar.zst / base.tar.lz4, as pg_basebackup -Ft -Z zstd|lz4 writes them (a compressed tar; this machine's
+    PostgreSQL build lacks both, so pg_basebackup's own -Ft tar is compressed by the stock tools): found by
+    content, verified against backup_manifest, extracted and recovered."""
+    for method, suffix in (("zstd", ".zst"), ("lz4", ".lz4")):
+        if shutil.which(method) is None:
+            continue
+        where = drill_context.workdir / f"base-{method}"
+        source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "--checkpoint=fast")
+        for tar in ("base.tar", "pg_wal.tar"):
+            to = ["-o"] if method == "zstd" else []  # lz4 takes the output as its second operand
+            subprocess.run([method, "-q", "--rm", str(where / "base" / tar), *to, str(where / "base" / (tar + suffix))],
+                           check=True)
+        found = only(where)
+        assert found["logical"] is None and found["physical"].format == "tar" + suffix, found
+        result = real_backups.restore_base(drill_context, found["physical"], archive_copy(source, where), None)
+        assert result.status == "passed", result.explain()
+        assert next(c for c in result.checks if c.name.startswith("base backup verified")).status == "passed"
+
+
+def test_partial_segment_ends_the_archive(source, drill_context):
+    """pg_receivewal keeps the segment it is writing as `X.partial`. Commits that live only there come back: the
+    partial stands in for its segment at the archive's end, and the server's redo passes their LSN."""
+    where = drill_context.workdir / "receivewal"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    archive = archive_copy(source, where)
+    source.query("INSERT INTO audit.task_events (task_id, event) VALUES (0, 'only in the partial')", dbname=DATABASE)
+    written = source.scalar("SELECT pg_current_wal_flush_lsn()")
+    received = where / "received"
+    received.mkdir()
+    source.tool("pg_receivewal", "-D", str(received), "--endpos", str(written), "--no-loop", timeout=60)
+    partial = [p.name for p in received.iterdir() if p.name.endswith(".partial")]
+    assert len(partial) == 1, sorted(p.name for p in received.iterdir())
+    shutil.copyfile(received / partial[0], archive / partial[0])
+    result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
+    assert result.status == "passed", result.explain()
+    assert result.facts["partial_segments_used"] == partial, result.facts
+    assert parse_lsn(result.facts["redo_end_lsn"]) >= parse_lsn(str(written)), result.facts
 
 
 def test_archive_that_crossed_a_timeline(source, drill_context):
@@ -263,3 +334,28 @@ def test_archive_that_crossed_a_timeline(source, drill_context):
     assert "WAL_SEGMENT_MISSING" in {f.code for f in broken.findings}, broken.explain()
     assert f"WAL segment {on_two[len(on_two) // 2]} is missing" in broken.explain()
     assert "on timeline 2 of the path recovery takes: 1 → 2" in broken.explain()
+
+
+# ----- faults in real artefacts -------------------------------------------------------------------------------------
+def test_zeroed_bytes_inside_a_compressed_base_backup(source, drill_context):
+    """64 bytes zeroed in the middle of pg_basebackup's base.tar.gz (a bad disk sector, a cut copy)."""
+    where = drill_context.workdir / "zeroed"
+    source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
+    with open(where / "base" / "base.tar.gz", "r+b") as handle:
+        handle.seek((where / "base" / "base.tar.gz").stat().st_size // 2)
+        handle.write(bytes(64))
+    result = real_backups.restore_base(drill_context, only(where)["physical"], archive_copy(source, where), None)
+    assert "BASEBACKUP_CORRUPT" in {f.code for f in result.findings}, result.explain()
+
+
+def test_plain_dump_whose_sequences_are_behind(source, drill_context):
+    """A dump whose setval() lines put every sequence back to 1 (an edited or half-regenerated dump): the restore
+    succeeds, and the next insert into each table would collide."""
+    where = drill_context.workdir / "seq"
+    dump_into(source, where, "-Fp")
+    dump = where / "nightly.backup"
+    text, count = re.subn(r"(SELECT pg_catalog\.setval\('[^']+', )\d+", r"\g<1>1", dump.read_text())
+    assert count > 0
+    dump.write_text(text)
+    result = real_backups.restore_dump(drill_context, only(where)["logical"])
+    assert "SEQUENCE_BEHIND" in {f.code for f in result.findings}, result.explain()
