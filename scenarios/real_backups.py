@@ -19,11 +19,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from pgdrill.fixtures.cluster import LocalCluster
-from pgdrill.fixtures.contract import Cluster, ClusterError
+from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
-from pgdrill.fixtures.sql import SUPERUSER
+from pgdrill.fixtures.sql import SUPERUSER, VERIFIER
 from pgdrill.scenarios import basebackup, checklist, compression, layouts, pitr, replay, timelines
 from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
@@ -325,10 +324,16 @@ def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBack
 
 
 def check_isolated(cluster: Cluster) -> str:
-    """The restored production copy listens on no TCP address and its pg_hba.conf has no host rule."""
+    """The restored production copy admits no network login but the drill's own, by password (never trust): every
+    non-local pg_hba.conf rule is scram-sha-256 for sql.VERIFIER, and with no such rule it listens on no TCP address."""
     listen = cluster.scalar("SHOW listen_addresses")
-    rules = sorted({row[0] for row in cluster.query("SELECT type FROM pg_hba_file_rules")})
-    assert listen == "" and rules == ["local"], f"listen_addresses={listen!r}, pg_hba rule types {rules}"
+    rules = cluster.query("SELECT type, user_name, auth_method FROM pg_hba_file_rules")
+    network = [rule for rule in rules if rule[0] != "local"]
+    loose = [rule for rule in network if rule[2] != "scram-sha-256" or rule[1] != [VERIFIER]]
+    assert not loose, f"pg_hba.conf admits more than the drill over the network: {loose}"
+    assert network or listen == "", f"listen_addresses={listen!r} with no network rule"
+    if network:
+        return f"over TCP only {VERIFIER} (scram-sha-256, the run's password); production's logins are refused"
     return f"no TCP (listen_addresses=''), pg_hba.conf: local only, socket in {cluster.host} (0700)"
 
 
@@ -353,9 +358,6 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         backup = read_base(found)
         manifest = manifest_for(base)
         cluster = ctx.make_cluster("real-physical", seeded=False, start=False)
-        if not isinstance(cluster, LocalCluster):
-            raise ClusterError("restoring a real base backup runs on the local backend for now (its scratch server "
-                               "must take no TCP; LocalCluster.isolate)")
         result.facts.update(backup=str(base), format=found.format, wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "pg_verifybackup against backup_manifest"):
             verified = run_check("base backup verified (pg_verifybackup)", lambda: verify_base(cluster, backup))
@@ -392,10 +394,9 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         with result.step("restore", "extract, recovery.signal, restore_command reading the copied archive"):
             cluster.wipe_data()
             basebackup.extract(cluster, backup)
-            # the backup's own pg_hba.conf asks for production passwords the drill does not have: this scratch
-            # server takes no TCP at all, only its own 0700 socket directory, trusted there
+            # the backup's own pg_hba.conf asks for production passwords the drill does not have, and would
+            # admit production's logins: the scratch server admits only the drill (contract.isolate)
             cluster.isolate()
-            cluster.write_data_file("pg_hba.conf", "local all all trust\n")
             cluster.write_data_file("recovery.signal", "")
             settings = {"restore_command": f"cp {cluster.archive_location}/%f %p" if wal_archive else "/bin/false",
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's
@@ -416,7 +417,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 result.facts["recovery_stop"] = stop.group(0).strip() if stop else ""
                 pitr.confirm_stop(result)
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
-            result.checks.append(run_check("the production copy takes no network connections",
+            result.checks.append(run_check("no production login reaches the copy over the network",
                                            lambda: check_isolated(cluster)))
             archive_command = cluster.scalar("SHOW archive_command")
             if wal_archive and str(wal_archive) in archive_command:
