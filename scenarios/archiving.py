@@ -76,6 +76,13 @@ def timed_switch(cluster: Cluster, timeout: float = 30) -> float:
     return time.perf_counter() - started
 
 
+def set_archive_command(cluster: Cluster, command: str) -> None:
+    """ALTER SYSTEM SET archive_command (quotes doubled: the line is postgresql.conf syntax), then reload."""
+    with cluster.connect() as conn:
+        conn.execute("ALTER SYSTEM SET archive_command = '{}'".format(command.replace("'", "''")))
+        conn.execute("SELECT pg_reload_conf()")
+
+
 def set_archive_timeout(cluster: Cluster, seconds: float) -> None:
     """The runbook corrected: ALTER SYSTEM SET archive_timeout (0 leaves the runbook's unbounded default)."""
     with cluster.connect() as conn:

@@ -17,11 +17,14 @@ import subprocess
 import zlib
 from pathlib import Path
 
+from pgdrill.fixtures.contract import plain_archive_name
 from pgdrill.scenarios.checks import NotRun
 
 GZIP_MAGIC, ZSTD_MAGIC, LZ4_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18"
 METHODS = {GZIP_MAGIC: "gzip", ZSTD_MAGIC: "zstd", LZ4_MAGIC: "lz4"}
-SUFFIXES = {"gzip": ".gz", "zstd": ".zst", "lz4": ".lz4"}
+SUFFIXES = {"gzip": ".gz", "zstd": ".zst", "lz4": ".lz4"}  # as contract.COMPRESSION_SUFFIXES strips them
+
+plain_name = plain_archive_name  # one definition: the cluster contract lists archives the same way
 
 
 class CorruptCompressed(ValueError):
@@ -33,14 +36,6 @@ def method_of(path: Path) -> str | None:
     with open(path, "rb") as handle:
         head = handle.read(4)
     return next((method for magic, method in METHODS.items() if head.startswith(magic)), None)
-
-
-def plain_name(name: str) -> str:
-    """The name without its compression suffix (000000010000000000000003.zst -> 000000010000000000000003)."""
-    for suffix in SUFFIXES.values():
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def tool_for(method: str, what: str) -> str:

@@ -35,12 +35,15 @@ def fingerprint(root: Path) -> dict[str, tuple[int, float]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime) for p in root.rglob("*") if p.is_file()}
 
 
-def manifest_for(path: Path) -> dict | None:
+def find_manifest(path: Path) -> Path | None:
     """scripts/backup.sh's manifest.json beside the backup (or one level up), when there is one."""
-    for candidate in (path / "manifest.json", path.parent / "manifest.json", path.parent.parent / "manifest.json"):
-        if candidate.is_file():
-            return json.loads(candidate.read_text())
-    return None
+    return next((candidate for candidate in (path / "manifest.json", path.parent / "manifest.json",
+                                             path.parent.parent / "manifest.json") if candidate.is_file()), None)
+
+
+def manifest_for(path: Path) -> dict | None:
+    found = find_manifest(path)
+    return json.loads(found.read_text()) if found else None
 
 
 def without_superuser(globals_sql: Path, workdir: Path) -> Path:

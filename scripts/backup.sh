@@ -10,7 +10,8 @@
 # Contract (environment): PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE: the server to back up;
 #   PGDRILL_BACKUP_DIR: where to write; PGDRILL_CONTAINER: when set, the client tools run inside that
 #   container with docker exec (the runbook's form); PGDRILL_BINDIR: client tools' directory (optional).
-# Usage: backup.sh [--logical-only | --physical-only]. Exit non-zero, with a message on stderr, on any error.
+# Usage: backup.sh [--logical-only | --physical-only] (without an argument, PGDRILL_BACKUP_KIND=logical|physical
+# picks one, as the gate sets it; otherwise both). Exit non-zero, with a message on stderr, on any error.
 set -Eeuo pipefail
 partial=
 die() { echo "backup.sh: $*" >&2; [ -n "$partial" ] && rm -rf "$partial"; exit 1; }
@@ -19,6 +20,7 @@ trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
 : "${PGDRILL_BACKUP_DIR:?PGDRILL_BACKUP_DIR must name the backup directory}"
 : "${PGDATABASE:?PGDATABASE must name the database}"
 mode=${1:-all}
+[ "$mode" = all ] && [ -n "${PGDRILL_BACKUP_KIND:-}" ] && mode="--$PGDRILL_BACKUP_KIND-only"
 case "$mode" in all|--logical-only|--physical-only) ;; *) die "unknown argument $mode";; esac
 [ -n "${PGDRILL_BINDIR:-}" ] && export PATH="$PGDRILL_BINDIR:$PATH"
 

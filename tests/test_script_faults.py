@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 
 from pgdrill.scenarios import scripts_gate
+from pgdrill.scenarios.script_set import ScriptSet
 
 pytestmark = [pytest.mark.slow, pytest.mark.gate]
 ROOT = Path(__file__).resolve().parent.parent
 SABOTAGED = ROOT / "tests" / "scripts"
 BACKUP, RESTORE = ROOT / "scripts" / "backup.sh", ROOT / "scripts" / "restore.sh"
+
+
+def logical(ctx, backup: Path, restore: Path, timeout: float):
+    return scripts_gate.run_logical(ctx, ScriptSet.reference(backup, restore), timeout)
 
 
 def fails_with(result, code: str, words: str) -> None:
@@ -24,55 +29,56 @@ def fails_with(result, code: str, words: str) -> None:
 
 
 def test_reference_scripts_pass_both_gates(drill_context):
-    assert scripts_gate.run_logical(drill_context, BACKUP, RESTORE, 120).status == "passed"
+    assert logical(drill_context, BACKUP, RESTORE, 120).status == "passed"
 
 
 def test_backup_that_writes_nothing(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_writes_nothing.sh", RESTORE, 60)
-    fails_with(result, "BACKUP_EMPTY", "the backup script exited 0 but wrote no backup set into")
+    result = logical(drill_context, SABOTAGED / "backup_writes_nothing.sh", RESTORE, 60)
+    fails_with(result, "BACKUP_EMPTY", "the backup script exited 0 but wrote no backup into")
 
 
 def test_backup_with_a_truncated_dump(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_truncated.sh", RESTORE, 120)
-    fails_with(result, "DUMP_TRUNCATED", "agentic_platform.dump is truncated or corrupt")
+    result = logical(drill_context, SABOTAGED / "backup_truncated.sh", RESTORE, 120)
+    fails_with(result, "DUMP_TRUNCATED", "agentic_platform.dump (custom archive) cannot be read to the end")
 
 
 def test_backup_of_the_wrong_database(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_wrong_database.sh", RESTORE, 120)
+    result = logical(drill_context, SABOTAGED / "backup_wrong_database.sh", RESTORE, 120)
     fails_with(result, "BACKUP_WRONG_DATABASE", "is a dump of database 'postgres', not 'agentic_platform'")
 
 
 def test_backup_that_hangs(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_hangs.sh", RESTORE, 3)
+    result = logical(drill_context, SABOTAGED / "backup_hangs.sh", RESTORE, 3)
     fails_with(result, "BACKUP_SCRIPT_HUNG", "did not finish within 3 s and was killed")
 
 
 def test_backup_whose_pg_dump_fails_inside_it(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_wrong_port.sh", RESTORE, 60)
+    result = logical(drill_context, SABOTAGED / "backup_wrong_port.sh", RESTORE, 60)
     fails_with(result, "BACKUP_SCRIPT_FAILED", "backup.sh: failed at line")
 
 
 def test_restore_that_skips_wal_replay(drill_context):
-    result = scripts_gate.run_physical(drill_context, BACKUP, SABOTAGED / "restore_skips_replay.sh", 120)
+    result = scripts_gate.run_physical(drill_context, ScriptSet.reference(BACKUP, SABOTAGED / "restore_skips_replay.sh"),
+                                       120)
     fails_with(result, "WAL_REPLAY_SKIPPED", "the restore did not run archive recovery")
     assert "ARCHIVED_DATA_LOST" in [f.code for f in result.findings]
 
 
 def test_backup_without_its_manifest(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_no_manifest.sh", RESTORE, 120)
+    result = logical(drill_context, SABOTAGED / "backup_no_manifest.sh", RESTORE, 120)
     fails_with(result, "BACKUP_NO_MANIFEST", "has no manifest.json")
 
 
 def test_backup_changed_after_its_manifest(drill_context):
-    result = scripts_gate.run_logical(drill_context, SABOTAGED / "backup_changed_after_manifest.sh", RESTORE, 120)
+    result = logical(drill_context, SABOTAGED / "backup_changed_after_manifest.sh", RESTORE, 120)
     fails_with(result, "BACKUP_MANIFEST_MISMATCH", "globals.sql has")
 
 
 def test_restore_that_fails(drill_context):
-    result = scripts_gate.run_logical(drill_context, BACKUP, SABOTAGED / "restore_fails.sh", 60)
+    result = logical(drill_context, BACKUP, SABOTAGED / "restore_fails.sh", 60)
     fails_with(result, "RESTORE_SCRIPT_FAILED", "exited 3: restore.sh: no backup found")
 
 
 def test_restore_that_hangs(drill_context):
-    result = scripts_gate.run_logical(drill_context, BACKUP, SABOTAGED / "restore_hangs.sh", 10)
+    result = logical(drill_context, BACKUP, SABOTAGED / "restore_hangs.sh", 10)
     fails_with(result, "RESTORE_SCRIPT_HUNG", "did not finish within 10 s and was killed")
