@@ -295,15 +295,16 @@ def usable_partials(names: list[str]) -> dict[str, str]:
     return usable
 
 
-def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, dict[str, object]]:
+def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, int, dict[str, str]]:
     """The archive as recovery reads it: files an archive_command like `gzip < %p > ARCHIVE/%f.gz` (or zstd, lz4)
     wrote are decompressed, and a usable `.partial` stands in for its segment, all in a private (0700) copy of the
-    run. An archive that needs neither is used as is. Returns the directory and what was done (facts)."""
+    run. An archive that needs neither is used as is. Returns the directory, how many files were decompressed, and
+    the partials used ({file: segment})."""
     files = sorted(p.name for p in archive.iterdir() if p.is_file())
     compressed = [name for name in files if compression.method_of(archive / name)]
     partials = usable_partials(files)
     if not compressed and not partials:
-        return archive, {"archive_files_decompressed": 0}
+        return archive, 0, {}
     staging = Path(tempfile.mkdtemp(prefix="archive-as-read-", dir=workdir))  # 0700
     for name in files:
         if partial_segment(name) and name not in partials:
@@ -312,7 +313,7 @@ def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, dict[str, objec
             compression.decompress(archive / name, staging / partials.get(name, compression.plain_name(name)))
         except compression.CorruptCompressed as exc:
             raise DrillFailure("WAL_UNREADABLE", f"archived file {exc}") from None
-    return staging, {"archive_files_decompressed": len(compressed), "partial_segments_used": sorted(partials)}
+    return staging, len(compressed), partials
 
 
 def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBackup) -> int:
@@ -370,8 +371,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         archive, recovery_timeline = None, backup.timeline
         if wal_archive:
             with result.step("check", "the archive as recovery reads it (decompressed, .partial as the last segment)"):
-                archive, how = archive_as_read(wal_archive, ctx.workdir)
-                result.facts.update(how)
+                archive, decompressed, partials = archive_as_read(wal_archive, ctx.workdir)
+                result.facts.update(archive_files_decompressed=decompressed, partial_segments_used=sorted(partials))
             with result.step("check", "WAL archive continuity along the timeline path recovery takes"):
                 listing = {p.name: p.stat().st_size for p in archive.iterdir() if p.is_file()}
                 read = archive.joinpath  # bound before the lambda: mypy cannot narrow `archive` inside it
@@ -383,7 +384,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 basebackup.check_segment_sizes(listing, segments)
                 waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), archive)
                 check_system_identifiers(found, archive, segments)
-                partial_tail = {partial_segment(name) for name in result.facts.get("partial_segments_used", [])}
+                partial_tail = set(partials.values())
                 for leg in legs:  # pg_waldump reads one timeline per call
                     basebackup.check_archive_readable(waldump, leg, ends_in_partial=bool(leg) and leg[-1] in partial_tail)
                 if target_at is not None:

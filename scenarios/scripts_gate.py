@@ -43,7 +43,7 @@ from pgdrill.scenarios.script_set import ScriptSet
 
 
 def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float,
-               closers: list[Callable[[], None]] | None = None) -> str:
+               closers: list[Callable[[], object]] | None = None) -> str:
     """Run a user's script in its own process group; name a hang or a failure; return its stdout.
 
     closers: where to register the killing of what the script leaves running in its group (a WAL receiver),
@@ -126,7 +126,7 @@ def check_dump(ctx: DrillContext, result: ScenarioResult, found: layouts.Found, 
         real_backups.check_complete(result, ctx.installation, dump, found.format)
     truncated = [f for f in result.findings if f.code == "DUMP_TRUNCATED"]
     if truncated:
-        raise DrillFailure("DUMP_TRUNCATED", truncated[0].detail)
+        raise DrillFailure("DUMP_TRUNCATED", truncated[0].message)
 
 
 class Gate:
@@ -166,7 +166,6 @@ class Gate:
             chosen = found[wanted]
             assert chosen is not None
             self.result.facts.update(backup_format=chosen.format, backup=str(chosen.path.relative_to(self.backups)))
-            judge_manifest(self.result, self.scripts, chosen)
         return chosen
 
     def restore(self, found: layouts.Found, target: str | None = None) -> None:
@@ -197,7 +196,8 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
         workload = Workload(ctx, cluster)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
         found = gate.backup()
-        check_dump(ctx, result, found, DATABASE)
+        check_dump(ctx, result, found, DATABASE)  # what the dump is comes first, then whether it matches its manifest
+        judge_manifest(result, scripts, found)
         time.sleep(ctx.load_seconds)
         workload.stop_and_sample()
         t0 = time.time()
@@ -225,6 +225,7 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
         gate.use_archive_command()
         workload = Workload(ctx, cluster)
         found = gate.backup()
+        judge_manifest(result, scripts, found)
         backup = real_backups.read_base(found)
         backup_check = run_check("base backup verified (pg_verifybackup)",
                                  lambda: real_backups.verify_base(cluster, backup))

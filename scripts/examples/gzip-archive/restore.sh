@@ -30,7 +30,7 @@ if [ -n "${PGDRILL_CONTAINER:-}" ]; then  # into the stopped container's data di
   tar -C "$staged" -c --owner="${owner%%:*}" --group="${owner##*:}" . \
     | docker cp - "$PGDRILL_CONTAINER:${PGDRILL_CONTAINER_DATA_DIR:?}"
 else
-  data=${PGDRILL_DATA_DIR:?PGDRILL_DATA_DIR must name the stopped server's data directory}
+  data=${PGDRILL_DATA_DIR:?PGDRILL_DATA_DIR must name the data directory of the stopped server}
   [ -z "$(ls -A "$data")" ] || die "$data is not empty"
   cp -a "$staged/." "$data/"
   chown -R "$owner" "$data"
