@@ -51,7 +51,7 @@ def codes(result) -> list[str]:
     return [f.code for f in result.findings if f.severity == "error"]
 
 
-@pytest.mark.monthly  # also in the docker pass of `tox -e tests`: the same backups restored on that backend
+@pytest.mark.both_backends
 def test_backups_from_backup_sh_restore_and_pass(taken, drill_context):
     set_dir, archive = taken
     (set_dir / "plain.sql").unlink()

@@ -21,6 +21,7 @@ def gate(ctx, name: str, kind: str):
     return scripts_gate.run_physical(ctx, scripts, 300, pitr=kind == "pitr")
 
 
+@pytest.mark.both_backends
 @pytest.mark.parametrize("name, kind", [("cron-pg_dump", "logical"), ("gzip-archive", "physical"),
                                         ("gzip-archive", "pitr")])
 def test_example_passes_what_it_does(drill_context, name, kind):
