@@ -38,6 +38,7 @@ class DrillContext:
     restore_delay: float = 0.0  # --throttle-restore: a slowed restore, to prove the slowdown gate fails
     archive_timeout: float = 60.0  # the runbook corrected; 0 is the runbook as written
     dump_inserts: bool = False  # --dump-inserts: Scenario 1's dump as INSERTs, a restore that does more work
+    restore_jobs: int = 1  # --restore-jobs: pg_restore -j N in Scenario 1
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)
