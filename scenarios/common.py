@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
+from pgdrill.fixtures.progress import QUIET, Progress
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
 from pgdrill.scenarios import archiving, checklist
@@ -39,6 +40,7 @@ class DrillContext:
     archive_timeout: float = 60.0  # the runbook corrected; 0 is the runbook as written
     dump_inserts: bool = False  # --dump-inserts: Scenario 1's dump as INSERTs, a restore that does more work
     restore_jobs: int = 1  # --restore-jobs: pg_restore -j N in Scenario 1
+    progress: Progress = QUIET  # live lines for long steps (terminal only)
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)
     closers: list[Callable[[], object]] = field(default_factory=list)

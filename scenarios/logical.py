@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.progress import copy_and_index
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.scenarios import checklist
@@ -91,7 +92,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("step 3", "pg_restore --exit-on-error"):
             time.sleep(ctx.restore_delay)
             extra = ctx.fault("restore_options") or []  # a self-test restores --no-owner / --no-privileges
-            out = restore_dump(cluster, dump, ctx.restore_jobs, *extra)
+            with ctx.progress.watch(cluster, "pg_restore", copy_and_index, DATABASE):
+                out = restore_dump(cluster, dump, ctx.restore_jobs, *extra)
             result.facts["restore_jobs"] = ctx.restore_jobs
             result.evidence["pg_restore --exit-on-error -v"] = out.stderr[-20000:]
             if out.returncode != 0:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import time
 
+from pgdrill.fixtures import progress
 from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.progress import replay_towards
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist, replay
 from pgdrill.scenarios.basebackup import BaseBackup, parse_lsn
 from pgdrill.scenarios.checks import run_check
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
-from pgdrill.scenarios.replay import segment_end_lsn
+from pgdrill.scenarios.replay import format_lsn, segment_end_lsn
 from pgdrill.scenarios.result import INFO, ScenarioResult
 
 SCENARIO = "physical_restore"
@@ -63,7 +65,8 @@ def current_timeline(cluster: Cluster) -> int:
 def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster):
     """Backup steps shared with PITR: pg_basebackup, then pg_verifybackup as a checklist item."""
     with result.step("backup", "pg_basebackup -Ft -z -P --checkpoint=fast (with backup_manifest)"):
-        backup = basebackup.take(cluster, ctx.workdir / "base")
+        with ctx.progress.watch(cluster, "pg_basebackup", progress.basebackup):
+            backup = basebackup.take(cluster, ctx.workdir / "base")
     result.evidence["pg_basebackup -Ft -z -P --checkpoint=fast"] = backup.output
     result.facts["basebackup_seconds"] = round(backup.seconds, 3)
     result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
@@ -167,7 +170,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
         archived = restore_files(ctx, result, cluster, backup, {})
         t_files = time.time()
         log_from = cluster.log_size()
-        with result.step("step 6-7", "start PostgreSQL and monitor recovery until the first write"):
+        with result.step("step 6-7", "start PostgreSQL and monitor recovery until the first write"), \
+                ctx.progress.watch(cluster, "WAL replay", replay_towards(format_lsn(archived_until))):
             t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
