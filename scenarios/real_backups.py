@@ -341,11 +341,23 @@ def check_isolated(cluster: Cluster) -> str:
     return f"no TCP (listen_addresses=''), pg_hba.conf: local only, socket in {cluster.host} (0700)"
 
 
+def holds_wal(base: Path) -> bool:
+    """Whether a base backup carries its own WAL (pg_wal/ segments, or a pg_wal tar): one taken with -X none
+    (Barman's, whose WAL is in its own archive) does not, and its WAL is proved by replay instead."""
+    pg_wal = base / "pg_wal"
+    if pg_wal.is_dir():
+        return any(basebackup.SEGMENT_RE.match(p.name) for p in pg_wal.iterdir())
+    return any(base.glob("pg_wal.tar*"))
+
+
 def verify_base(cluster: Cluster, backup: basebackup.BaseBackup) -> str:
     if not (backup.path / "backup_manifest").is_file():
         raise NotRun(f"{backup.path} has no backup_manifest (taken with --no-manifest, or by another tool): "
                      "pg_verifybackup needs one")
-    return basebackup.verify(cluster, backup)
+    if holds_wal(backup.path):
+        return basebackup.verify(cluster, backup)
+    return (basebackup.verify(cluster, backup, parse_wal=False)
+            + " (files only, -n: the backup holds no WAL of its own; replay from the archive proves that)")
 
 
 def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | None, target: str | None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.osuser import give_to_server, remove_tree
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.scenarios import archiving, basebackup, checklist, layouts, real_backups, replay
@@ -136,8 +138,14 @@ class Gate:
                  timeout: float) -> None:
         self.ctx, self.result, self.scripts, self.cluster, self.kind, self.timeout = (
             ctx, result, scripts, cluster, kind, timeout)
-        self.backups = ctx.workdir / f"backups-{kind}"
+        # beside the work dir, not in it: that one is the run user's alone, and a set whose tool drops to the
+        # server's OS user (Barman does) must reach this one; it is that user's, 0700, on the local backend.
+        # A plain name: Barman globs inside its directories, and a test id's [brackets] hide every file from it.
+        self.backups = ctx.workdir.parent / f"gate-backups-{kind}-{secrets.token_hex(4)}"
         self.backups.mkdir(mode=0o700)
+        ctx.closers.append(lambda: remove_tree(self.backups))
+        if cluster.backend == "local":
+            give_to_server(self.backups)
         self.env = {**cluster.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(self.backups),
                     "PGDRILL_BACKUP_KIND": "logical" if kind == "logical" else "physical"}
 
