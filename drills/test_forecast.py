@@ -1,4 +1,5 @@
-"""RTO forecast at --production-size: each scenario measured at two seed scales, extrapolated, judged."""
+"""RTO forecast at --production-size: each scenario measured at two seed scales, extrapolated, judged
+(physical ones by two fits: files against size, replay against WAL volume, --production-wal)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from drills.test_monthly import SCENARIOS
 from pgdrill.reports.summary import FORECAST_PROPERTY
-from pgdrill.scenarios.forecast import forecast
+from pgdrill.scenarios.forecast import forecast, forecast_physical
 
 pytestmark = pytest.mark.monthly
 SCALE_FACTORS = (1, 10)  # the configured seed scale and ten times it (fixed costs dominate small sizes)
@@ -32,10 +33,19 @@ def test_rto_forecast(scenario_id, drill_context, drill_config, request):
         ctx.workdir.mkdir()
         result = module.run(ctx)
         assert result.status == "passed", f"the measurement at scale {scale:g} failed:\n{result.explain()}"
-        measured.append({"scale": scale, "bytes": result.facts["database_bytes"], "rto_seconds": result.rto_seconds})
+        point = {"scale": scale, "bytes": result.facts["database_bytes"], "rto_seconds": result.rto_seconds}
+        if scenario_id != "logical_restore":  # files and replay grow with different things: size and WAL volume
+            point.update(wal_bytes=result.facts["wal_replayed_bytes"],
+                         restore_files_seconds=result.phases["restore_files"],
+                         replay_seconds=result.phases["replay_and_promote"])
+        measured.append(point)
     size_text = f"{drill_config.production_size / 1e9:g} GB"
-    answer = forecast(scenario_id, measured, drill_config.production_size, size_text,
-                      drill_context.targets[scenario_id].rto_seconds)
+    target = drill_context.targets[scenario_id].rto_seconds
+    if scenario_id == "logical_restore":
+        answer = forecast(scenario_id, measured, drill_config.production_size, size_text, target)
+    else:
+        answer = forecast_physical(scenario_id, measured, drill_config.production_size, drill_config.production_wal,
+                                   size_text, target)
     request.node.user_properties.append((FORECAST_PROPERTY, json.dumps(answer.as_dict())))
     allure.attach(json.dumps(answer.as_dict(), indent=2), name="forecast (measured points, forecast RTO)",
                   attachment_type=allure.attachment_type.JSON)

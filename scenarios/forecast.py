@@ -1,8 +1,15 @@
-"""From drill-size measurements to a production-size answer: RTO = fixed + size / throughput.
+"""From drill-size measurements to a production-size answer.
 
-Each scenario is measured at two or more data sizes in the same run; a least-squares line through
-(bytes, RTO) gives the fixed part (intercept) and the throughput (1/slope), and the line is read at
-the production size. Everything here is labelled: points are measured, the result is forecast.
+A logical restore: RTO = fixed + size / throughput. Each scenario is measured at two or more data
+sizes in the same run; a least-squares line through (bytes, RTO) gives the fixed part (intercept)
+and the throughput (1/slope), and the line is read at the production size.
+
+A physical recovery costs two things that grow apart: putting the base backup's files back grows
+with the database's size, WAL replay with the WAL written since the backup (a weekly base backup
+replays up to a week of WAL, whatever the size). So its two phases are fitted separately, files
+against bytes and replay against replayed WAL bytes, and the forecast needs the production WAL
+volume (--production-wal; without it the drill's own WAL-to-size ratio is assumed, and said).
+Everything here is labelled: points are measured, the result is forecast.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ class Forecast:
     forecast_rto_seconds: float | None
     rto_target_seconds: float
     verdict: str  # "within target" | "breach" | "not forecastable: why"
+    model: str = "rto = fixed + bytes / throughput"
+    parts: dict | None = None  # physical: each phase's fit and the WAL volume used
 
     def as_dict(self) -> dict:
         return asdict(self) | {"kind": "forecast (not measured)"}
@@ -51,3 +60,35 @@ def forecast(scenario: str, measured: list[dict], production_bytes: float, produ
     predicted = max(intercept, 0.0) + slope * production_bytes
     return Forecast(scenario, points, production_bytes, production_size, round(intercept, 3), round(1 / slope, 1),
                     round(predicted, 1), target_seconds, "within target" if predicted <= target_seconds else "breach")
+
+
+def forecast_physical(scenario: str, measured: list[dict], production_bytes: float, production_wal: float | None,
+                      production_size: str, target_seconds: float) -> Forecast:
+    """measured: dicts with bytes, wal_bytes, restore_files_seconds, replay_seconds and rto_seconds."""
+    points = sorted(measured, key=lambda p: p["bytes"])
+    model = "rto = files_fixed + bytes / files_rate + replay_fixed + wal_bytes / replay_rate"
+    files = [(p["bytes"], p["restore_files_seconds"]) for p in points]
+    replay = [(p["wal_bytes"], p["replay_seconds"]) for p in points]
+
+    def cannot(why: str) -> Forecast:
+        return Forecast(scenario, points, production_bytes, production_size, None, None, None, target_seconds,
+                        f"not forecastable: {why}", model)
+
+    if len({x for x, _ in files}) < 2 or len({x for x, _ in replay}) < 2:
+        return cannot("fewer than two distinct measured sizes (or WAL volumes)")
+    (files_fixed, files_slope), (replay_fixed, replay_slope) = fit(files), fit(replay)
+    if files_slope <= 0 or replay_slope <= 0:
+        return cannot(f"the {'restore of files' if files_slope <= 0 else 'replay'} did not grow with size in this run "
+                      "(noise dominates at these sizes)")
+    assumed = production_wal is None
+    wal = production_wal if production_wal is not None else production_bytes * sum(
+        p["wal_bytes"] / p["bytes"] for p in points) / len(points)
+    predicted = max(files_fixed, 0.0) + files_slope * production_bytes + max(replay_fixed, 0.0) + replay_slope * wal
+    parts = {"files_rate_bytes_per_second": round(1 / files_slope, 1), "files_fixed_seconds": round(files_fixed, 3),
+             "replay_rate_bytes_per_second": round(1 / replay_slope, 1), "replay_fixed_seconds": round(replay_fixed, 3),
+             "production_wal_bytes": round(wal),
+             "wal_volume": "assumed: the drill's WAL-to-size ratio (give --production-wal)" if assumed
+             else "given (--production-wal)"}
+    return Forecast(scenario, points, production_bytes, production_size, round(files_fixed + replay_fixed, 3),
+                    round(1 / files_slope, 1), round(predicted, 1), target_seconds,
+                    "within target" if predicted <= target_seconds else "breach", model, parts)

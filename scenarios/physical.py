@@ -143,6 +143,13 @@ def archived_end_lsn(cluster: Cluster) -> int:
     return segment_end_lsn(archiving.archiver_stats(cluster)["last_archived_wal"] or "0" * 24)
 
 
+def record_wal_replayed(result: ScenarioResult, log: str, backup: BaseBackup) -> None:
+    """How much WAL recovery replayed (from the backup's start to where redo ended): what replay time grows with."""
+    redo_end = replay.read_account(log).redo_end_lsn
+    if redo_end:
+        result.facts["wal_replayed_bytes"] = parse_lsn(redo_end) - backup.start_lsn
+
+
 def record_rto(result: ScenarioResult, t0: float, t_files: float, t1: float) -> None:
     result.rto_seconds = round(t1 - t0, 3)
     result.phases = {"restore_files": round(t_files - t0, 3), "replay_and_promote": round(t1 - t_files, 3)}
@@ -176,6 +183,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         record_rto(result, t0, t_files, t1)
         with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
             replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
+            record_wal_replayed(result, cluster.log_since(log_from), backup)
         reset_recovery_settings(result, cluster)
         ctx.fault("before_verify", cluster)
         with result.step("step 8", "verify (recovery verification checklist)"):

@@ -27,6 +27,7 @@ from pgdrill.scenarios.physical import (
     correct_archiving,
     current_timeline,
     record_rto,
+    record_wal_replayed,
     reset_recovery_settings,
     restore_files,
 )
@@ -105,6 +106,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
             t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
+        record_wal_replayed(result, cluster.log_since(log_from), backup)
         prove_now_is_no_proof(result, cluster, target)
         reset_recovery_settings(result, cluster)
         ctx.fault("before_verify", cluster)

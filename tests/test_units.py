@@ -140,3 +140,18 @@ def test_a_backup_taken_after_the_switch_starts_on_the_new_timeline():
     history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}
     assert recovery_path(["00000002.history"], history.__getitem__, 2, 0x7000028) == [
         Leg(2, "000000020000000000000007", None)]
+
+
+def test_physical_forecast_grows_replay_with_wal_not_size():
+    """Files grow with the database, replay with the WAL since the backup: a week of WAL at the same size costs
+    more replay, and without --production-wal the drill's own ratio is assumed and said."""
+    from pgdrill.scenarios.forecast import forecast_physical
+    points = [{"bytes": 1e8, "wal_bytes": 5e7, "restore_files_seconds": 2.0, "replay_seconds": 1.5, "rto_seconds": 3.5},
+              {"bytes": 2e8, "wal_bytes": 1e8, "restore_files_seconds": 3.0, "replay_seconds": 2.0, "rto_seconds": 5.0}]
+    given = forecast_physical("physical_restore", points, 1e10, 2e10, "10 GB", 900)
+    assert given.forecast_rto_seconds == round(1.0 + 1e10 / 1e8 + 1.0 + 2e10 / 1e8, 1)  # 1 + 100 + 1 + 200
+    assert given.parts["wal_volume"] == "given (--production-wal)"
+    assumed = forecast_physical("physical_restore", points, 1e10, None, "10 GB", 900)
+    assert assumed.parts["production_wal_bytes"] == 5e9 and "assumed" in assumed.parts["wal_volume"]
+    flat = [dict(p, replay_seconds=1.0) for p in points]
+    assert forecast_physical("pitr", flat, 1e10, None, "10 GB", 900).verdict.startswith("not forecastable: the replay")
