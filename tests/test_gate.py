@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def drill(storage: Path, report_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # a run of its own, not a worker
+    # one restore stream: with -j N the INSERT dump's extra statements spread over the workers, and at this size
+    # the slowdown they cause sinks into the noise (it passed +50 % in one CI run and not in the next)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "drills/test_monthly.py", "-k",
                            "logical", f"--benchmark-storage=file://{storage}", "--dr-report-dir", str(report_dir),
-                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+                           "--restore-jobs", "1", *extra], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=env)
 
 
 def saved(storage: Path) -> dict:
