@@ -111,7 +111,7 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             cluster.write_auto_conf({"restore_command": restore_command(ctx, cluster)}, append=True)
         t_files = time.time()
         with result.step("step 3-4", "docker-compose up -d postgres; wait for the first write (not sleep 30)"):
-            compose.up()
+            compose.up(wait=False)
             t1 = basebackup.start_recovery(cluster, DATABASE, already_started=True, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
         with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
