@@ -40,6 +40,7 @@ class DrillContext:
     archive_timeout: float = 60.0  # the runbook corrected; 0 is the runbook as written
     dump_inserts: bool = False  # --dump-inserts: Scenario 1's dump as INSERTs, a restore that does more work
     restore_jobs: int = 1  # --restore-jobs: pg_restore -j N in Scenario 1
+    restore_memory: str = "auto"  # --restore-memory: maintenance_work_mem of Scenario 1's pg_restore session
     progress: Progress = QUIET  # live lines for long steps (terminal only)
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)

@@ -35,6 +35,7 @@ FINDINGS: dict[str, str] = {
     "SERVER_DID_NOT_START": "the restored server exited during startup",
     "RECOVERY_CONF_UNSUPPORTED": "the restored server refuses to start: recovery.conf (PostgreSQL 12+)",
     "RESTORE_FAILED": "pg_restore stopped on an error that is not a truncation",
+    "HNSW_BUILD_SPILLED": "(warning) a restored HNSW index outgrew maintenance_work_mem and was built on disk, slowly",
     "ROLES_RESTORE_FAILED": "the globals dump (roles) did not restore",
     "RESTORE_ERRORS": "a restore reported errors",
     "EXTENSION_MISSING": "a restore needs an extension the server lacks",

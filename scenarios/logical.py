@@ -15,10 +15,10 @@ from pathlib import Path
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.progress import copy_and_index
 from pgdrill.fixtures.readiness import wait_until_writable
-from pgdrill.fixtures.seed import APP_ROLE, DATABASE
+from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
 from pgdrill.scenarios import checklist
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
-from pgdrill.scenarios.result import DrillFailure, ScenarioResult
+from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
 
 SCENARIO = "logical_restore"
 TRUNCATION_SIGNS = ("could not read from input file", "unexpected end of file", "end of file",
@@ -42,13 +42,26 @@ def restore_globals(cluster: Cluster, path) -> None:
         raise DrillFailure("ROLES_RESTORE_FAILED", f"restoring roles from {path.name} failed: {errors[0]}")
 
 
-def restore_dump(cluster: Cluster, dump: Path, jobs: int, *extra: str) -> subprocess.CompletedProcess[str]:
+# pg_dump's archives SET client_min_messages = warning, so pg_restore never hears a NOTICE: the restore
+# session sends its notices to the server log instead, where the drill reads them
+HEAR_NOTICES = {"log_min_messages": "notice"}
+
+
+def spilled_builds(server_log: str) -> list[str]:
+    """pgvector's own words, from the server log, for each HNSW build whose graph outgrew maintenance_work_mem."""
+    return [line.split("NOTICE:", 1)[-1].strip() for line in server_log.splitlines()
+            if "no longer fits into maintenance_work_mem" in line]
+
+
+def restore_dump(cluster: Cluster, dump: Path, jobs: int, *extra: str,
+                 settings: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """pg_restore --exit-on-error -v into DATABASE: with jobs > 1 in parallel (-j), from the dump staged where the
     server's tools read it (a parallel restore needs a seekable file); with 1, streamed through stdin."""
     if jobs > 1:
         return cluster.tool("pg_restore", "--exit-on-error", "-v", "-j", str(jobs), *extra, "-d", DATABASE,
-                            cluster.stage_file(dump), check=False)
-    return cluster.tool("pg_restore", "--exit-on-error", "-v", *extra, "-d", DATABASE, stdin_path=dump, check=False)
+                            cluster.stage_file(dump), check=False, settings=settings)
+    return cluster.tool("pg_restore", "--exit-on-error", "-v", *extra, "-d", DATABASE, stdin_path=dump, check=False,
+                        settings=settings)
 
 
 def run(ctx: DrillContext) -> ScenarioResult:
@@ -92,12 +105,17 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("step 3", "pg_restore --exit-on-error"):
             time.sleep(ctx.restore_delay)
             extra = ctx.fault("restore_options") or []  # a self-test restores --no-owner / --no-privileges
+            settings, log_from = index_build_settings(ctx.restore_memory), cluster.log_size()
             with ctx.progress.watch(cluster, "pg_restore", copy_and_index, DATABASE):
-                out = restore_dump(cluster, dump, ctx.restore_jobs, *extra)
+                out = restore_dump(cluster, dump, ctx.restore_jobs, *extra, settings=settings | HEAR_NOTICES)
             result.facts["restore_jobs"] = ctx.restore_jobs
+            result.facts["restore_settings"] = " ".join(f"{k}={v}" for k, v in settings.items()) or "the server's"
             result.evidence["pg_restore --exit-on-error -v"] = out.stderr[-20000:]
             if out.returncode != 0:
                 raise restore_error(out.stderr)
+            for notice in spilled_builds(cluster.log_since(log_from)):
+                result.find("HNSW_BUILD_SPILLED", f"{notice} (restore session: {result.facts['restore_settings']}): "
+                            "the build went on on disk, several times slower; raise --restore-memory", WARNING)
         t1 = wait_until_writable(cluster, DATABASE)
         result.rto_seconds = round(t1 - t0, 3)
         result.phases = {"restore": round(t1 - t0, 3)}

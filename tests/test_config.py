@@ -18,6 +18,16 @@ def test_defaults():
     assert (config.pg_backend, config.pg_version, config.seed_scale, config.keep_failed) == ("local", "16", 0.1, False)
 
 
+@pytest.mark.parametrize("raw, parsed", [("auto", "auto"), ("server", "server"), ("2GB", "2GB"), ("1024kB", "1024kB")])
+def test_restore_memory_takes_postgresql_units(raw, parsed):
+    assert resolve({"restore_memory": raw}, {}, {}).restore_memory == parsed
+
+
+def test_sizes_take_units_with_or_without_b():
+    assert resolve({"production_size": "500M"}, {}, {}).production_size == 500e6
+    assert resolve({"production_size": "2GB"}, {}, {}).production_size == 2e9
+
+
 def test_flag_beats_environment_beats_ini():
     assert resolve({"seed_scale": "3"}, {"seed_scale": "1"}, {"PGDRILL_SEED_SCALE": "2"}).seed_scale == 3
     assert resolve({}, {"seed_scale": "1"}, {"PGDRILL_SEED_SCALE": "2"}).seed_scale == 2
@@ -31,6 +41,10 @@ def test_flag_beats_environment_beats_ini():
     ({"pg_version": "12"}, "--pg-version must be one of 16, 18, not '12'."),
     ({"pg_bindir": "/usr"}, "--pg-bindir /usr is not a PostgreSQL bin directory: no executable initdb or pg_ctl there."),
     ({"dr_targets": "/nonexistent.toml"}, "--dr-targets /nonexistent.toml: no such file."),
+    ({"restore_memory": "512M"}, "--restore-memory must be auto, server, or a PostgreSQL memory size of at least 1MB "
+                                 "(e.g. 512MB, 2GB: kB/MB/GB/TB as in postgresql.conf), not '512M'."),
+    ({"restore_memory": "100kB"}, "--restore-memory must be auto, server, or a PostgreSQL memory size of at least "
+                                  "1MB (e.g. 512MB, 2GB: kB/MB/GB/TB as in postgresql.conf), not '100kB'."),
 ])
 def test_bad_values_are_one_sentence(cli, message):
     with pytest.raises(ConfigError) as raised:

@@ -34,6 +34,17 @@ def test_healthy_logical_restore_passes(drill_context):
     result = logical.run(drill_context)
     assert result.status == "passed", result.explain()
     assert not error_codes(result)
+    assert "HNSW_BUILD_SPILLED" not in {f.code for f in result.findings}, result.explain()
+    assert result.facts["restore_settings"].startswith("maintenance_work_mem="), result.facts
+
+
+def test_hnsw_build_that_outgrew_the_restore_memory(drill_context):
+    drill_context.restore_memory = "1MB"  # the minimum: the knee falls inside the drill's few thousand vectors
+    result = logical.run(drill_context)
+    spilled = [f for f in result.findings if f.code == "HNSW_BUILD_SPILLED"]
+    assert result.status == "passed" and spilled, result.explain()  # a warning: RTO, not correctness
+    assert "hnsw graph no longer fits into maintenance_work_mem after" in spilled[0].message, spilled
+    assert "maintenance_work_mem=1MB" in spilled[0].message, spilled
 
 
 def test_truncated_dump(drill_context):
