@@ -17,12 +17,12 @@ import subprocess
 import zlib
 from pathlib import Path
 
-from pgdrill.fixtures.contract import plain_archive_name
+from pgdrill.fixtures.contract import COMPRESSION_SUFFIXES, plain_archive_name
 from pgdrill.scenarios.checks import NotRun
 
 GZIP_MAGIC, ZSTD_MAGIC, LZ4_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18"
 METHODS = {GZIP_MAGIC: "gzip", ZSTD_MAGIC: "zstd", LZ4_MAGIC: "lz4"}
-SUFFIXES = {"gzip": ".gz", "zstd": ".zst", "lz4": ".lz4"}  # as contract.COMPRESSION_SUFFIXES strips them
+SUFFIXES = COMPRESSION_SUFFIXES  # one list: the cluster contract strips the same suffixes from archive names
 
 plain_name = plain_archive_name  # one definition: the cluster contract lists archives the same way
 

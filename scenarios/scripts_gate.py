@@ -20,6 +20,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
@@ -221,6 +222,15 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
     return execute(result, body, ctx)
 
 
+def take_target(result: ScenarioResult, cluster: Cluster) -> tuple[datetime, str]:
+    """The PITR target: now, as the server's clock has it, and its recovery_target_time text. The markers
+    keep committing for GAP_SECONDS after it: exactness is then shown on both sides."""
+    moment = cluster.scalar("SELECT clock_timestamp()")
+    time.sleep(GAP_SECONDS)
+    text = result.facts["recovery_target_time"] = format_target(moment)
+    return moment, text
+
+
 def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bool = False) -> ScenarioResult:
     """To the end of the archive, or (pitr) to a target between markers: the same flow, one proof each."""
     result = ctx.result("pitr" if pitr else "physical_restore", 3 if pitr else 2)
@@ -239,12 +249,7 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
                                  lambda: real_backups.verify_base(cluster, backup))
         delays = archive_segments_after_backup(ctx, result, cluster)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
-        target, moment = None, None
-        if pitr:
-            moment = cluster.scalar("SELECT clock_timestamp()")
-            time.sleep(GAP_SECONDS)  # markers keep committing after the target: exactness is shown on both sides
-            target = format_target(moment)
-            result.facts["recovery_target_time"] = target
+        target = take_target(result, cluster) if pitr else None
         old_timeline = current_timeline(cluster)
         workload.stop_and_sample()
         if pitr:  # recovery stops only at a commit after the target, which must be archived
@@ -255,22 +260,21 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
         with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
             cluster.crash()
             cluster.wipe_data()
-        gate.restore(found, target)
+        gate.restore(found, target[1] if target else None)
         t_files = time.time()
         archived = cluster.archived_segments()
         log_from = cluster.log_size()
         with result.step("start", "start PostgreSQL and wait for the first write"):
             t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
         record_rto(result, t0, t_files, t1)
-        if pitr:
-            assert target is not None and moment is not None
+        if target:
             result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
             reset_recovery_settings(result, cluster)
             with result.step("verify", "where recovery stopped, markers exact around the target, checklist"):
                 verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
                            backup_check=backup_check)
                 present = workload.judge(result, cluster)
-                judge_stop_point(result, workload, moment, present)
+                judge_stop_point(result, workload, target[0], present)
             return
         replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
         with result.step("verify", "recovery verification checklist"):
