@@ -12,8 +12,8 @@ def test_lines_name_the_step_and_thin_out_while_it_does_the_same_thing(make_clus
     cluster = make_cluster("progress", seeded=False)
     lines: list[str] = []
     progress = Progress(lines.append, interval=0.2, every=1.0)
-    with progress.watch(cluster, "sleeping", lambda conn: "%s sessions asleep" % conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'").fetchone()[0]):
+    with progress.watch(cluster, "sleeping", lambda conn: "{} sessions asleep".format(*conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'").fetchone())):
         cluster.query("SELECT pg_sleep(2.5)")
     assert lines and all(line.startswith("  sleeping [") and line.endswith("1 sessions asleep") for line in lines)
     assert 2 <= len(lines) <= 4, lines  # about one a second, not one per 0.2 s question
