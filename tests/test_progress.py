@@ -36,5 +36,5 @@ def test_a_watcher_never_waits_behind_the_step_it_watches(make_cluster):
 
 def test_quiet_progress_asks_nothing():
     assert Progress(None).write is None
-    with Progress(None).watch(None, "x", copy_and_index):  # type: ignore[arg-type]  # no cluster needed
+    with Progress(None).watch(None, "x", copy_and_index):  # no cluster needed: nothing is asked
         pass
