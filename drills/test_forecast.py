@@ -12,6 +12,7 @@ import pytest
 from drills.test_monthly import SCENARIOS
 from pgdrill.reports.summary import FORECAST_PROPERTY
 from pgdrill.scenarios.forecast import forecast, forecast_physical
+from pgdrill.scenarios.hnsw import measure_knee
 
 pytestmark = pytest.mark.monthly
 SCALE_FACTORS = (1, 10)  # the configured seed scale and ten times it (fixed costs dominate small sizes)
@@ -42,7 +43,8 @@ def test_rto_forecast(scenario_id, drill_context, drill_config, request):
     size_text = f"{drill_config.production_size / 1e9:g} GB"
     target = drill_context.targets[scenario_id].rto_seconds
     if scenario_id == "logical_restore":
-        answer = forecast(scenario_id, measured, drill_config.production_size, size_text, target)
+        knee = measure_knee(drill_context.make_cluster("hnsw-knee"), drill_config.restore_memory)
+        answer = forecast(scenario_id, measured, drill_config.production_size, size_text, target, knee)
     else:
         answer = forecast_physical(scenario_id, measured, drill_config.production_size, drill_config.production_wal,
                                    size_text, target)

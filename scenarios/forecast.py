@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pgdrill.scenarios.hnsw import Knee
+
 
 @dataclass(frozen=True)
 class Forecast:
@@ -30,6 +32,7 @@ class Forecast:
     verdict: str  # "within target" | "breach" | "not forecastable: why"
     model: str = "rto = fixed + bytes / throughput"
     parts: dict | None = None  # physical: each phase's fit and the WAL volume used
+    knee: dict | None = None  # logical: where the HNSW build outgrows the restore's memory (scenarios/hnsw.py)
 
     def as_dict(self) -> dict:
         return asdict(self) | {"kind": "forecast (not measured)"}
@@ -46,8 +49,12 @@ def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def forecast(scenario: str, measured: list[dict], production_bytes: float, production_size: str,
-             target_seconds: float) -> Forecast:
-    """measured: dicts with bytes and rto_seconds from runs of the same scenario at different sizes."""
+             target_seconds: float, knee: Knee | None = None) -> Forecast:
+    """measured: dicts with bytes and rto_seconds from runs of the same scenario at different sizes.
+
+    knee: past its size the restore's HNSW build spills to disk and the line no longer holds: a
+    forecast that stays within target there is "not forecastable" (one over target is a breach
+    already: the line is then a lower bound)."""
     points = sorted(measured, key=lambda p: p["bytes"])
     pairs = [(p["bytes"], p["rto_seconds"]) for p in points]
     if len({x for x, _ in pairs}) < 2:
@@ -58,8 +65,14 @@ def forecast(scenario: str, measured: list[dict], production_bytes: float, produ
         return Forecast(scenario, points, production_bytes, production_size, intercept, None, None, target_seconds,
                         "not forecastable: RTO did not grow with size in this run (noise dominates at these sizes)")
     predicted = max(intercept, 0.0) + slope * production_bytes
+    verdict = "within target" if predicted <= target_seconds else "breach"
+    if knee and production_bytes > knee.database_bytes and verdict == "within target":
+        verdict = (f"not forecastable: past {knee.database_bytes / 1e9:.2f} GB the HNSW graph "
+                   f"({knee.graph_bytes_per_vector:.0f} bytes per vector, measured) outgrows the restore's "
+                   f"maintenance_work_mem ({knee.memory_bytes / 2**20:.0f}MB) and the build spills to disk: restore "
+                   f"time grows far faster than size; raise --restore-memory or drill at {production_size}")
     return Forecast(scenario, points, production_bytes, production_size, round(intercept, 3), round(1 / slope, 1),
-                    round(predicted, 1), target_seconds, "within target" if predicted <= target_seconds else "breach")
+                    round(predicted, 1), target_seconds, verdict, knee=knee.as_dict() if knee else None)
 
 
 def forecast_physical(scenario: str, measured: list[dict], production_bytes: float, production_wal: float | None,

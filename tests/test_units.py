@@ -123,6 +123,20 @@ def test_forecast_refuses_what_it_cannot_know():
     assert single.verdict.startswith("not forecastable: fewer than two")
 
 
+def test_a_forecast_past_the_hnsw_knee_is_not_a_line():
+    from pgdrill.scenarios.forecast import forecast
+    from pgdrill.scenarios.hnsw import Knee
+    knee = Knee(graph_bytes_per_vector=844.0, vectors_per_database_byte=4.4e-4, memory_bytes=64 * 2**20)
+    assert round(knee.database_bytes / 1e6) == 181  # 79.5k vectors of 844 bytes in 64MB, 4.4e-4 vectors a byte
+    points = [{"bytes": 1e7, "rto_seconds": 2.0}, {"bytes": 1e8, "rto_seconds": 11.0}]
+    below = forecast("logical_restore", points, 1e8, "0.1 GB", 1800, knee)
+    assert below.verdict == "within target" and below.knee and below.knee["knee_database_bytes"] == 180711073
+    past = forecast("logical_restore", points, 1e9, "1 GB", 1800, knee)
+    assert past.verdict.startswith("not forecastable: past 0.18 GB the HNSW graph (844 bytes per vector, measured) "
+                                   "outgrows the restore's maintenance_work_mem (64MB)"), past.verdict
+    assert forecast("logical_restore", points, 1e12, "1 TB", 1800, knee).verdict == "breach"  # a lower bound
+
+
 def test_recovery_follows_the_newest_timeline_and_reads_the_switch_segment_from_it():
     from pgdrill.scenarios.timelines import Leg, expected_segments, recovery_path
     history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}

@@ -1,0 +1,16 @@
+"""The HNSW knee is measured, not assumed: one small build at 1MB tells where a restore starts to spill."""
+
+from __future__ import annotations
+
+from pgdrill.scenarios.hnsw import measure_knee
+
+
+def test_the_knee_measured_at_1mb_predicts_the_spill_at_the_default_64mb(make_cluster):
+    cluster = make_cluster("hnsw-knee")
+    at_default = measure_knee(cluster, "server")
+    assert at_default is not None and at_default.memory_bytes == 64 * 2**20
+    # measured on these machines with a real 64MB build: "no longer fits ... after 77592 tuples"
+    assert 0.9 < at_default.memory_bytes / at_default.graph_bytes_per_vector / 77592 < 1.1, at_default
+    given = measure_knee(cluster, "2GB")
+    assert given is not None and given.memory_bytes == 2 * 2**30
+    assert given.database_bytes > 30 * at_default.database_bytes
