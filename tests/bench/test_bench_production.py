@@ -16,12 +16,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pgdrill.fixtures.seed import DATABASE, create_database, load
+from pgdrill.fixtures.seed import DATABASE, create_database, index_build_settings, load
 from pgdrill.scenarios.forecast import forecast
+from pgdrill.scenarios.hnsw import measure_knee
 
-# the forecast's two measured points, then the larger scale it is checked against (past pgvector's HNSW memory
-# knee at about 1.9 with the default maintenance_work_mem); PGDRILL_BENCH_SCALES="0.1,0.2,0.5" for a quick run
-*FIT_SCALES, CHECK_SCALE = (float(x) for x in os.environ.get("PGDRILL_BENCH_SCALES", "0.25,0.5,2").split(","))
+# the forecast's two measured points, then the larger scale it is checked against (past the HNSW knee of the
+# server's default 64MB, about scale 1.9; below the knee of the restore's --restore-memory auto);
+# PGDRILL_BENCH_SCALES="0.1,0.2,0.5" for a quick run
+*FIT_SCALES, CHECK_SCALE = (float(x) for x in os.environ.get("PGDRILL_BENCH_SCALES", "0.25,1,4").split(","))
+RESTORE_SETTINGS = index_build_settings("auto")  # as Scenario 1 restores by default
 TABLES = ("agents", "goals", "tasks")
 BENCH_JSON = Path("reports/out/bench.json")
 
@@ -89,7 +92,8 @@ def restore_seconds(cluster, dump: Path, jobs: int) -> float:
     started = time.perf_counter()
     cluster.query(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     cluster.query(f"CREATE DATABASE {DATABASE}")
-    cluster.tool("pg_restore", "--exit-on-error", "-j", str(jobs), "-d", DATABASE, cluster.stage_file(dump))
+    cluster.tool("pg_restore", "--exit-on-error", "-j", str(jobs), "-d", DATABASE, cluster.stage_file(dump),
+                 settings=RESTORE_SETTINGS)
     return time.perf_counter() - started
 
 
@@ -109,7 +113,9 @@ def test_production_size(benchmark, cluster_factory):
     workdir = cluster_factory.run.path / "bench-work"
     workdir.mkdir(mode=0o700, exist_ok=True)
     jobs = os.cpu_count() or 1
-    fitted = [measure(cluster_factory, workdir, scale, jobs)[0] for scale in FIT_SCALES]
+    measured = [measure(cluster_factory, workdir, scale, jobs) for scale in FIT_SCALES]
+    fitted = [point for point, _dump, _cluster in measured]
+    knee = measure_knee(measured[0][2], "auto")
 
     large: dict = {}
 
@@ -125,7 +131,7 @@ def test_production_size(benchmark, cluster_factory):
     jn = large["restore_seconds"]
 
     predicted = forecast("logical_restore", [{"bytes": p["database_bytes"], "rto_seconds": p["restore_seconds"]}
-                                             for p in fitted], large["database_bytes"], "check", 1e9)
+                                             for p in fitted], large["database_bytes"], "check", 1e9, knee)
     error = (abs(predicted.forecast_rto_seconds - jn) / jn if predicted.forecast_rto_seconds is not None else None)
     report = {
         "seed_vs_raw_copy": round(seed_rate / raw_rate, 3),
@@ -138,6 +144,7 @@ def test_production_size(benchmark, cluster_factory):
                      "forecast_restore_seconds": predicted.forecast_rto_seconds, "measured_restore_seconds": jn,
                      "verdict": predicted.verdict},
         "restore_j1_seconds": round(j1, 3), "restore_jN_seconds": jn, "restore_jobs_N": jobs,
+        "restore_settings": RESTORE_SETTINGS, "hnsw_knee": knee.as_dict() if knee else None,
         "scales": {"fit": fitted, "check": {k: v for k, v in large.items() if k != "dump"}},
     }
     benchmark.extra_info.update({k: v for k, v in report.items() if not isinstance(v, dict)})
