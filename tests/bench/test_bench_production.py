@@ -1,6 +1,7 @@
 """Production-size benchmark, one run on the same data: seeding against a raw COPY of the same bytes, the
 seeder's peak memory, the restore-time forecast from two small scales checked against a measured larger one,
-and pg_restore -j 1 against -j N on one dump. Written to reports/out/bench.json.
+and pg_restore -j 1 against -j N on one dump, on the backend chosen (--pg-backend). Written to
+reports/out/bench.json (or bench.json in --dr-report-dir).
 
 Run: tox -e bench   (or: pytest tests/bench -p no:xdist --benchmark-only)
 """
@@ -26,7 +27,6 @@ from pgdrill.scenarios.hnsw import measure_knee
 *FIT_SCALES, CHECK_SCALE = (float(x) for x in os.environ.get("PGDRILL_BENCH_SCALES", "0.25,1,4").split(","))
 RESTORE_SETTINGS = index_build_settings("auto")  # as Scenario 1 restores by default
 TABLES = ("agents", "goals", "tasks")
-BENCH_JSON = Path("reports/out/bench.json")
 
 
 class PeakRss:
@@ -109,7 +109,7 @@ def measure(cluster_factory, workdir: Path, scale: float, jobs: int):
 
 
 @pytest.mark.benchmark(group="production-size")
-def test_production_size(benchmark, cluster_factory):
+def test_production_size(benchmark, cluster_factory, drill_config):
     workdir = cluster_factory.run.path / "bench-work"
     workdir.mkdir(mode=0o700, exist_ok=True)
     jobs = os.cpu_count() or 1
@@ -134,6 +134,7 @@ def test_production_size(benchmark, cluster_factory):
                                              for p in fitted], large["database_bytes"], "check", 1e9, knee)
     error = (abs(predicted.forecast_rto_seconds - jn) / jn if predicted.forecast_rto_seconds is not None else None)
     report = {
+        "backend": drill_config.pg_backend,
         "seed_vs_raw_copy": round(seed_rate / raw_rate, 3),
         "seed_mb_per_s": round(seed_rate / 1e6, 1), "raw_copy_mb_per_s": round(raw_rate / 1e6, 1),
         "copy_bytes": copy_bytes,
@@ -148,6 +149,7 @@ def test_production_size(benchmark, cluster_factory):
         "scales": {"fit": fitted, "check": {k: v for k, v in large.items() if k != "dump"}},
     }
     benchmark.extra_info.update({k: v for k, v in report.items() if not isinstance(v, dict)})
-    BENCH_JSON.parent.mkdir(parents=True, exist_ok=True)
-    BENCH_JSON.write_text(json.dumps(report, indent=2) + "\n")
+    bench_json = drill_config.dr_report_dir / "bench.json"  # reports/out/bench.json unless --dr-report-dir
+    bench_json.parent.mkdir(parents=True, exist_ok=True)
+    bench_json.write_text(json.dumps(report, indent=2) + "\n")
     assert report["seed_peak_rss_mb"] <= 300, report
