@@ -38,6 +38,7 @@ def test_healthy_logical_restore_passes(drill_context):
     assert result.facts["restore_settings"].startswith("maintenance_work_mem="), result.facts
 
 
+@pytest.mark.both_backends  # PGOPTIONS through docker exec, the notice read from the container's log
 def test_hnsw_build_that_outgrew_the_restore_memory(drill_context):
     drill_context.restore_memory = "1MB"  # the minimum: the knee falls inside the drill's few thousand vectors
     result = logical.run(drill_context)
