@@ -234,7 +234,7 @@ def drop_database_in_use(ctx: ProbeContext) -> list[RunbookDefect]:
                           "DROP DATABASE ... WITH (FORCE), from the postgres database", one_line(out.stderr))]
 
 
-def hnsw_spilled(target: Cluster, server_log: str) -> list[RunbookDefect]:
+def hnsw_spilled(target: Cluster, server_log: str, seconds: float) -> list[RunbookDefect]:
     """HNSW_RESTORE_MEMORY, when the literal restore's HNSW build outgrew the server's maintenance_work_mem.
 
     Only a database past the knee shows it (about 77k of the seeder's vectors at the default 64MB, seed
@@ -247,7 +247,8 @@ def hnsw_spilled(target: Cluster, server_log: str) -> list[RunbookDefect]:
                           f"Scenario 1's pg_restore builds the HNSW index with the server's maintenance_work_mem "
                           f"({memory}): the graph outgrew it and the build went on on disk, several times slower",
                           "PGOPTIONS='-c maintenance_work_mem=<RAM share> -c max_parallel_maintenance_workers=<cores>' "
-                          "pg_restore ... (the drill's --restore-memory)", one_line(spilled[0]))]
+                          "pg_restore ... (the drill's --restore-memory)",
+                          f"{one_line(spilled[0])}; the literal restore took {seconds:.0f} s")]
 
 
 def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:
@@ -260,8 +261,9 @@ def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:
     target.query("SELECT pg_reload_conf()")
     log_from = target.log_size()
     # the runbook's literal: pg_restore -U postgres -d agentic_platform -v < dump
+    started = time.monotonic()
     out = target.tool("pg_restore", "-U", "postgres", "-d", DATABASE, "-v", stdin_path=dump, check=False)
-    defects = hnsw_spilled(target, target.log_since(log_from))
+    defects = hnsw_spilled(target, target.log_since(log_from), time.monotonic() - started)
     role_errors = [line for line in out.stderr.splitlines() if f'role "{APP_ROLE}" does not exist' in line]
     if role_errors:
         defects.append(RunbookDefect("ROLES_NOT_IN_DUMP", "logical_restore",
