@@ -38,3 +38,11 @@ def test_quiet_progress_asks_nothing():
     assert Progress(None).write is None
     with Progress(None).watch(None, "x", copy_and_index):  # no cluster needed: nothing is asked
         pass
+
+
+def test_sizes_from_the_server_read_whatever_number_type_they_arrive_as():
+    from decimal import Decimal
+
+    from pgdrill.fixtures.progress import mb
+    assert mb(Decimal("704645072")) == mb(704645072) == "705 MB"  # pg_lsn - pg_lsn is numeric
+    assert mb(None) == "0 MB"
