@@ -1,4 +1,4 @@
-"""RTO forecast at --production-size: each scenario measured at two seed scales, extrapolated, judged
+"""RTO forecast at --production-size: each scenario measured at three seed scales, extrapolated, judged
 (physical ones by two fits: files against size, replay against WAL volume, --production-wal)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pgdrill.scenarios.forecast import forecast, forecast_physical
 from pgdrill.scenarios.hnsw import measure_knee
 
 pytestmark = pytest.mark.monthly
-SCALE_FACTORS = (1, 10)  # the configured seed scale and ten times it (fixed costs dominate small sizes)
+SCALE_FACTORS = (1, 3, 10)  # the configured seed scale up to ten times it: three sizes show whether a line holds
 
 
 @pytest.mark.parametrize("scenario_id", list(SCENARIOS))

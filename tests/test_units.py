@@ -137,6 +137,33 @@ def test_a_forecast_past_the_hnsw_knee_is_not_a_line():
     assert forecast("logical_restore", points, 1e12, "1 TB", 1800, knee).verdict == "breach"  # a lower bound
 
 
+def test_three_sizes_tell_whether_a_line_holds():
+    from pgdrill.scenarios.forecast import forecast
+    linear = [{"bytes": 1e7, "rto_seconds": 2.0}, {"bytes": 3e7, "rto_seconds": 4.1}, {"bytes": 1e8, "rto_seconds": 11.0}]
+    answer = forecast("logical_restore", linear, 1e9, "1 GB", 1800)
+    assert answer.verdict == "within target" and answer.model.endswith("linearity checked at 3 sizes")
+    # the 1 GB drill's shape: the HNSW build costs more per byte the more vectors there are
+    bent = [{"bytes": 1.7e7, "rto_seconds": 1.6}, {"bytes": 4e7, "rto_seconds": 3.8}, {"bytes": 9.8e7, "rto_seconds": 11.8}]
+    superlinear = forecast("logical_restore", bent, 1e9, "1 GB", 1800)
+    assert superlinear.verdict.startswith("not forecastable: the cost per 100 MB changed with size (9.57 s then "
+                                          "13.79 s between the measured sizes)"), superlinear.verdict
+    assert superlinear.verdict.endswith("is only a lower bound")
+    assert forecast("logical_restore", bent, 1e10, "10 GB", 600).verdict == "breach"  # the bound already breaches
+    two = forecast("logical_restore", bent[::2], 1e9, "1 GB", 1800)
+    assert two.verdict == "within target" and two.model.endswith("two sizes: linearity unchecked")
+
+
+def test_replay_with_alike_wal_volumes_is_read_through_the_origin():
+    from pgdrill.scenarios.forecast import forecast_physical
+    points = [{"bytes": 1.7e7, "wal_bytes": 50334000, "restore_files_seconds": 0.825, "replay_seconds": 0.628,
+               "rto_seconds": 1.453},
+              {"bytes": 9.8e7, "wal_bytes": 50334000, "restore_files_seconds": 1.348, "replay_seconds": 0.738,
+               "rto_seconds": 2.086}]
+    answer = forecast_physical("physical_restore", points, 1e9, 7e8, "1 GB", 900)
+    assert answer.parts and answer.parts["replay_fit"].startswith("through the origin")
+    assert answer.parts["replay_rate_bytes_per_second"] == round(50334000 / 0.738, 1)  # the slowest reading
+
+
 def test_recovery_follows_the_newest_timeline_and_reads_the_switch_segment_from_it():
     from pgdrill.scenarios.timelines import Leg, expected_segments, recovery_path
     history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}
