@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from pgdrill.fixtures.seed import DATABASE, create_database, index_build_settings, load
-from pgdrill.scenarios.forecast import forecast
+from pgdrill.scenarios.forecast import bend, forecast
 from pgdrill.scenarios.hnsw import measure_knee
 
 # the forecast's two measured points, then the larger scale it is checked against (past the HNSW knee of the
@@ -133,6 +133,8 @@ def test_production_size(benchmark, cluster_factory, drill_config):
     predicted = forecast("logical_restore", [{"bytes": p["database_bytes"], "rto_seconds": p["restore_seconds"]}
                                              for p in fitted], large["database_bytes"], "check", 1e9, knee)
     error = (abs(predicted.forecast_rto_seconds - jn) / jn if predicted.forecast_rto_seconds is not None else None)
+    # what the drill's forecast (three sizes) would have said of these three measured sizes
+    bent = bend([(p["database_bytes"], p["restore_seconds"]) for p in [*fitted, large]])
     report = {
         "backend": drill_config.pg_backend,
         "seed_vs_raw_copy": round(seed_rate / raw_rate, 3),
@@ -143,7 +145,8 @@ def test_production_size(benchmark, cluster_factory, drill_config):
         "forecast_error": round(error, 3) if error is not None else None,
         "forecast": {"from_scales": list(FIT_SCALES), "at_scale": CHECK_SCALE,
                      "forecast_restore_seconds": predicted.forecast_rto_seconds, "measured_restore_seconds": jn,
-                     "verdict": predicted.verdict},
+                     "verdict": predicted.verdict,
+                     "line_over_all_three_scales": bent[0] if bent else "holds (within 25%)"},
         "restore_j1_seconds": round(j1, 3), "restore_jN_seconds": jn, "restore_jobs_N": jobs,
         "restore_settings": RESTORE_SETTINGS, "hnsw_knee": knee.as_dict() if knee else None,
         "scales": {"fit": fitted, "check": {k: v for k, v in large.items() if k != "dump"}},
