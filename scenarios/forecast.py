@@ -102,8 +102,11 @@ def judged(predicted: float, target_seconds: float, bent: tuple[str, bool] | Non
     verdict = "within target" if predicted <= target_seconds else "breach"
     if bent is None or (bent[1] and verdict == "breach"):  # growing faster than size: the line is a lower bound
         return verdict
-    bound = "a lower" if bent[1] else "an upper"
-    return f"not forecastable: {bent[0]}: a line does not hold here, and its {predicted:.0f} s is only {bound} bound"
+    if bent[1]:
+        return f"not forecastable: {bent[0]}: a line does not hold here, and its {predicted:.0f} s is only a lower bound"
+    # a cost per byte that shrinks is fixed costs and thresholds at small sizes, not a trend to bound anything by
+    return (f"not forecastable: {bent[0]}: fixed costs and thresholds still dominate at these sizes; measure at "
+            "larger ones (a seed scale of 1 or more)")
 
 
 def forecast_physical(scenario: str, measured: list[dict], production_bytes: float, production_wal: float | None,

@@ -149,6 +149,12 @@ def test_three_sizes_tell_whether_a_line_holds():
                                           "13.79 s between the measured sizes)"), superlinear.verdict
     assert superlinear.verdict.endswith("is only a lower bound")
     assert forecast("logical_restore", bent, 1e10, "10 GB", 600).verdict == "breach"  # the bound already breaches
+    # measured from scale 0.1: 17 MB 1.5 s, 35 MB 6.0 s, 98 MB 11.5 s; at 995 MB it took 208 s, no upper bound
+    shrinking = [{"bytes": 1.7e7, "rto_seconds": 1.5}, {"bytes": 3.5e7, "rto_seconds": 6.0},
+                 {"bytes": 9.8e7, "rto_seconds": 11.5}]
+    small = forecast("logical_restore", shrinking, 1e9, "1 GB", 1800).verdict
+    assert small.endswith("fixed costs and thresholds still dominate at these sizes; measure at larger ones "
+                          "(a seed scale of 1 or more)") and "bound" not in small, small
     two = forecast("logical_restore", bent[::2], 1e9, "1 GB", 1800)
     assert two.verdict == "within target" and two.model.endswith("two sizes: linearity unchecked")
 
