@@ -24,7 +24,7 @@ from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.fixtures.wait import poll
 from pgdrill.fixtures.writer import AckWriter
 from pgdrill.scenarios import archiving, basebackup
-from pgdrill.scenarios.logical import spilled_builds
+from pgdrill.scenarios.hnsw import spilled_builds
 from pgdrill.scenarios.physical import archived_end_lsn
 from pgdrill.scenarios.result import RunbookDefect
 

@@ -23,6 +23,11 @@ SAMPLE_VECTORS = 3000  # past the 1MB knee (about 1,200 of the seeder's 32-dim v
 SPILLED = re.compile(r"no longer fits into maintenance_work_mem after (\d+) tuples")
 
 
+def spilled_builds(server_log: str) -> list[str]:
+    """pgvector's own words, from the server log, for each HNSW build whose graph outgrew maintenance_work_mem."""
+    return [line.split("NOTICE:", 1)[-1].strip() for line in server_log.splitlines() if SPILLED.search(line)]
+
+
 @dataclass(frozen=True)
 class Knee:
     """Where the restore's HNSW build outgrows its memory, as measured on this data."""

@@ -18,6 +18,7 @@ from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
 from pgdrill.scenarios import checklist
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.hnsw import spilled_builds
 from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
 
 SCENARIO = "logical_restore"
@@ -45,12 +46,6 @@ def restore_globals(cluster: Cluster, path) -> None:
 # pg_dump's archives SET client_min_messages = warning, so pg_restore never hears a NOTICE: the restore
 # session sends its notices to the server log instead, where the drill reads them
 HEAR_NOTICES = {"log_min_messages": "notice"}
-
-
-def spilled_builds(server_log: str) -> list[str]:
-    """pgvector's own words, from the server log, for each HNSW build whose graph outgrew maintenance_work_mem."""
-    return [line.split("NOTICE:", 1)[-1].strip() for line in server_log.splitlines()
-            if "no longer fits into maintenance_work_mem" in line]
 
 
 def restore_dump(cluster: Cluster, dump: Path, jobs: int, *extra: str,

@@ -14,3 +14,16 @@ def test_the_knee_measured_at_1mb_predicts_the_spill_at_the_default_64mb(make_cl
     given = measure_knee(cluster, "2GB")
     assert given is not None and given.memory_bytes == 2 * 2**30
     assert given.database_bytes > 30 * at_default.database_bytes
+
+
+def test_the_runbook_restore_probe_names_the_spill_only_when_pgvector_said_it(make_cluster):
+    from pgdrill.scenarios.defects import hnsw_spilled
+    target = make_cluster("hnsw-probe", seeded=False)
+    # the line the literal restore of the 1 GB drill left in its server log
+    log = ("2026-11-29 04:59:07.696 UTC [23233] NOTICE:  hnsw graph no longer fits into maintenance_work_mem "
+           "after 77669 tuples\n2026-11-29 04:59:08.001 UTC [23233] LOG:  checkpoint starting: wal\n")
+    [defect] = hnsw_spilled(target, log, 690.4)
+    assert defect.code == "HNSW_RESTORE_MEMORY" and "maintenance_work_mem (64MB)" in defect.message, defect
+    assert defect.evidence == ("hnsw graph no longer fits into maintenance_work_mem after 77669 tuples; the literal "
+                               "restore took 690 s"), defect.evidence
+    assert hnsw_spilled(target, log.splitlines()[1], 5.0) == []
