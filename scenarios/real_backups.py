@@ -23,7 +23,7 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER, VERIFIER
-from pgdrill.scenarios import basebackup, checklist, compression, layouts, pitr, replay, timelines
+from pgdrill.scenarios import basebackup, checklist, compression, layouts, pitr, psql_script, replay, timelines
 from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
@@ -54,6 +54,7 @@ def without_superuser(globals_sql: Path, workdir: Path) -> Path:
     kept = [line for line in globals_sql.read_text().splitlines(keepends=True)
             if not line.startswith((f"CREATE ROLE {SUPERUSER};", f"ALTER ROLE {SUPERUSER} "))]
     copy = workdir / "globals-without-superuser.sql"
+    copy.touch(mode=0o600)  # production's role password hashes: private
     copy.write_text("".join(kept))
     return copy
 
@@ -80,7 +81,12 @@ def check_complete(result: ScenarioResult, installation: Installation, dump: Pat
 
 
 def judge_restore_errors(result: ScenarioResult, stderr: str, returncode: int) -> None:
-    errors = [line.strip() for line in stderr.splitlines() if "ERROR" in line or "error:" in line]
+    refused = [line.strip() for line in stderr.splitlines() if psql_script.RESTRICTED_REFUSAL in line]
+    if refused:  # psql's own lexer found a meta-command the scan missed, and refused it
+        result.find("DUMP_SHELL_ESCAPE", f"psql, restoring in restricted mode, refused {len(refused)} meta-commands: "
+                                         f"{refused[0][:160]}")
+    errors = [line.strip() for line in stderr.splitlines()
+              if ("ERROR" in line or "error:" in line) and psql_script.RESTRICTED_REFUSAL not in line]
     roles = sorted({line.split('role "')[1].split('"')[0] for line in errors if 'role "' in line and "does not exist" in line})
     if roles:
         result.find("ROLES_MISSING", f"the restore needs roles that exist neither on the server nor in the backup: "
@@ -148,13 +154,28 @@ def check_physical_freshness(result: ScenarioResult, base: Path, manifest: dict 
                                    f"{result.rpo_target_seconds / 60:.0f} min: commits since then would be lost")
 
 
+def refuse_escapes(path: Path, script: str) -> None:
+    """A psql script holding meta-commands pg_dump never writes is not run at all: DUMP_SHELL_ESCAPE."""
+    found = psql_script.escapes(script)
+    if found:
+        raise DrillFailure("DUMP_SHELL_ESCAPE", psql_script.describe(found, path.name))
+
+
 def globals_beside(dump: Path) -> Path | None:
-    """The pg_dumpall --globals-only file kept beside a dump (by content: a cluster dump's header)."""
+    """The pg_dumpall --globals-only file kept beside a dump: globals.sql, else a file whose content is what
+    pg_dumpall writes (not any file that merely starts with its header). A candidate holding meta-commands is
+    DUMP_SHELL_ESCAPE: whoever wrote it into the backup store is not to be trusted with the rest either."""
     named = dump.parent / "globals.sql"
-    if named.is_file():
-        return named
-    return next((p for p in sorted(dump.parent.iterdir()) if p.is_file() and p != dump and layouts.is_globals_dump(p)),
-                None)
+    candidates = [named] if named.is_file() else [
+        p for p in sorted(dump.parent.iterdir()) if p.is_file() and p != dump and layouts.is_globals_dump(p)]
+    for path in candidates:
+        if compression.method_of(path):
+            continue  # psql reads it as text: a compressed globals file is not one it could restore
+        script = path.read_text(errors="replace")
+        refuse_escapes(path, script)
+        if psql_script.is_globals_script(script):
+            return path
+    return None
 
 
 def readable_sql(dump: Path, kind: str, workdir: Path) -> Path:
@@ -190,15 +211,20 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
         manifest, kind = manifest_for(dump), found.format
         result.facts.update(backup=str(dump), format=kind)
         sql = readable_sql(dump, kind, ctx.workdir) if kind.startswith("plain") else dump
-        with result.step("check", f"the {kind} dump is complete"):
+        with result.step("check", f"the {kind} dump is complete, and holds SQL only"):
+            if kind.startswith("plain"):  # before anything reads it further: a hostile script is not run at all
+                refuse_escapes(dump, sql.read_text(errors="replace"))
             check_complete(result, ctx.installation, sql, kind)
+            if kind.startswith("plain"):
+                sql = psql_script.restricted_copy(sql, ctx.workdir / "restore-input-restricted.sql")
+            globals_sql = globals_beside(dump)
         dbname = (manifest or {}).get("database") or "restored"
         t0 = time.time()
         with result.step("restore", "globals (when beside the dump), CREATE DATABASE, restore"):
-            globals_sql = globals_beside(dump)
             if globals_sql is not None:
-                cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=without_superuser(globals_sql, ctx.workdir),
-                             check=False)
+                roles = psql_script.restricted_copy(without_superuser(globals_sql, ctx.workdir),
+                                                    ctx.workdir / "globals-restricted.sql")
+                cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=roles, check=False)
             cluster.query(f'CREATE DATABASE "{dbname}"')
             if kind.startswith("plain"):
                 out = cluster.tool("psql", "-X", "-q", "-d", dbname, stdin_path=sql, check=False)
@@ -341,6 +367,35 @@ def check_isolated(cluster: Cluster) -> str:
     return f"no TCP (listen_addresses=''), pg_hba.conf: local only, socket in {cluster.host} (0700)"
 
 
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def disable_subscriptions(cluster: Cluster) -> list[str]:
+    """A production copy's enabled subscriptions, disabled right after promotion: with max_logical_replication_workers
+    pinned to 0 (contract.NEUTRALISED) none could start, and disabled none will once the copy is someone's."""
+    rows = cluster.query("SELECT s.subname, d.datname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+                         "WHERE s.subenabled")
+    for subscription, dbname in rows:
+        cluster.query(f"ALTER SUBSCRIPTION {quote_ident(subscription)} DISABLE", dbname=dbname)
+    return [f"{dbname}.{subscription}" for subscription, dbname in rows]
+
+
+SOURCE_REACHING = ("archive_command", "archive_library", "archive_cleanup_command", "recovery_end_command")
+
+
+def check_source_untargeted(result: ScenarioResult, cluster: Cluster, wal_archive: Path | None) -> None:
+    """No setting of the running copy names the source archive (it would write to or delete from it)."""
+    if wal_archive is None:
+        return
+    values = {name: cluster.scalar(f"SHOW {name}") for name in SOURCE_REACHING}
+    aimed = {name: value for name, value in values.items() if str(wal_archive) in value}
+    result.facts["commands_in_effect"] = values
+    if aimed:
+        result.find("SOURCE_ARCHIVE_TARGETED", "the restored server's settings name the source archive: "
+                    + "; ".join(f"{name} = {value}" for name, value in aimed.items()))
+
+
 def holds_wal(base: Path) -> bool:
     """Whether a base backup carries its own WAL (pg_wal/ segments, or a pg_wal tar): one taken with -X none
     (Barman's, whose WAL is in its own archive) does not, and its WAL is proved by replay instead."""
@@ -424,6 +479,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         log_from = cluster.log_size()
         t1 = basebackup.start_recovery(cluster, "postgres", evidence=result.evidence)
         result.rto_seconds = round(t1 - t0, 3)
+        result.facts["subscriptions_disabled"] = disable_subscriptions(cluster)
         with result.step("verify", "where recovery went: the server's account against the archive or the target"):
             log = cluster.log_since(log_from)
             if target_at is None:
@@ -435,9 +491,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
             result.checks.append(run_check("no production login reaches the copy over the network",
                                            lambda: check_isolated(cluster)))
-            archive_command = cluster.scalar("SHOW archive_command")
-            if wal_archive and str(wal_archive) in archive_command:
-                result.find("SOURCE_ARCHIVE_TARGETED", f"the restored server archives into the source archive: {archive_command}")
+            check_source_untargeted(result, cluster, wal_archive)
             dbname = (manifest or {}).get("database")
             if dbname:
                 check_restored(result, cluster, dbname, manifest)

@@ -1,0 +1,242 @@
+"""A production backup is hostile input: a corpus of backups that carry a hazard, made from real servers here,
+each refused or neutralised by the real-backup restore test, with nothing outside the run changed.
+
+- psql scripts with meta-commands (a plain dump, a file with pg_dumpall's header): DUMP_SHELL_ESCAPE, never run;
+- a meta-command hidden where the scan reads COPY data: psql's restricted mode refuses it (defence in depth);
+- a file-level base backup carrying production's commands (archive_cleanup_command aimed at the source archive,
+  recovery_end_command, archive_library), standby.signal, an enabled subscription and a postmaster.pid naming a
+  live process: the copy recovers with all of them off, and the source archive, the process and the
+  publisher's port are untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pgdrill.fixtures.runstate import our_postmaster
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios import archiving, layouts, psql_script, real_backups
+
+pytestmark = pytest.mark.slow
+BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
+
+
+def codes(result) -> list[str]:
+    return [f.code for f in result.findings if f.severity == "error"]
+
+
+def proof_path() -> Path:
+    """A file a hostile command would create: it must never exist."""
+    return Path("/tmp") / f"pgdrill-proof-{uuid.uuid4().hex[:8]}"
+
+
+def found(path: Path) -> layouts.Found:
+    fmt = layouts.classify_file(path)
+    assert fmt, f"{path} is not recognised as a dump"
+    return layouts.Found("logical", fmt, path, path.stat().st_mtime)
+
+
+# ----- the scan alone (no server) ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("script, hits", [
+    ("-- PostgreSQL database dump\n\\! id > /tmp/p\n", 1),
+    ("SELECT 1; \\! id\n", 1),
+    ("SELECT 'a\\! b', E'it\\'s \\! x', \"we\\!ird\";\n", 0),
+    ("COPY t (a) FROM stdin;\n1\t\\N\nx\\!y\n\\.\n\\copy t to program 'id'\n", 1),
+    ("CREATE FUNCTION f() RETURNS int AS $body$ x; \\! $body$ LANGUAGE sql;\n\\o |id\n", 1),
+    ("\\restrict abcDEF123\nSELECT 1;\n\\unrestrict abcDEF123\n\\connect agentic\n", 0),
+    ("/* \\! /* nested */ \\! */ SELECT 1;\n", 0),
+    ("SELECT a$b$ FROM t; \\i /etc/passwd\n", 1),
+    ("\\set x `id`\n", 1),
+])
+def test_scan_finds_what_psql_would_run(script, hits):
+    assert len(psql_script.escapes(script)) == hits, psql_script.meta_commands(script)
+
+
+def test_globals_are_what_pg_dumpall_writes():
+    body = "SET default_transaction_read_only = off;\nCREATE ROLE app;\nALTER ROLE app WITH LOGIN;\n"
+    whole = f"{psql_script.GLOBALS_HEADER}\n\\restrict K1\n{body}\\unrestrict K1\n{psql_script.GLOBALS_TRAILER}\n"
+    assert psql_script.is_globals_script(whole)
+    assert not psql_script.is_globals_script(psql_script.GLOBALS_HEADER + "\n")  # a header is not a globals file
+    assert not psql_script.is_globals_script(whole.replace(body, body + "DROP DATABASE x;\n"))
+
+
+# ----- logical: psql scripts that would run commands ----------------------------------------------------------
+
+@pytest.fixture
+def dump_set(make_cluster, drill_context) -> Path:
+    """A real pg_dump -Fc and pg_dumpall --globals-only of a seeded server, in a directory of their own."""
+    source = make_cluster("hostile-source")
+    where = drill_context.workdir / "set"
+    where.mkdir()
+    source.tool("pg_dump", "-Fc", "-d", DATABASE, stdout_path=where / f"{DATABASE}.dump")
+    source.tool("pg_dumpall", "--globals-only", stdout_path=where / "globals.sql")
+    return where
+
+
+def test_plain_dump_with_a_shell_escape_is_not_run(drill_context):
+    proof = proof_path()
+    hostile = drill_context.workdir / "x.sql"
+    hostile.write_text(f"-- PostgreSQL database dump\n\\! id > {proof}\n")
+    result = real_backups.restore_dump(drill_context, found(hostile))
+    assert codes(result) == ["DUMP_SHELL_ESCAPE"], result.explain()
+    assert "line 2" in result.explain() and not proof.exists()
+
+
+def test_globals_header_file_with_a_shell_escape_is_not_run(dump_set, drill_context):
+    proof = proof_path()
+    (dump_set / "globals.sql").rename(dump_set / "roles.keep")  # the real globals file, under another name
+    (dump_set / "notes.txt").write_text(f"{psql_script.GLOBALS_HEADER}\n\\! id > {proof}\n")
+    result = real_backups.restore_dump(drill_context, found(dump_set / f"{DATABASE}.dump"))
+    assert codes(result) == ["DUMP_SHELL_ESCAPE"], result.explain()
+    assert "notes.txt" in result.explain() and not proof.exists()
+
+
+def test_a_header_alone_is_not_taken_for_globals(dump_set):
+    (dump_set / "globals.sql").rename(dump_set / "roles.keep")
+    (dump_set / "notes.txt").write_text(f"{psql_script.GLOBALS_HEADER}\nDROP DATABASE postgres;\n")
+    assert real_backups.globals_beside(dump_set / f"{DATABASE}.dump") == dump_set / "roles.keep"
+    (dump_set / "roles.keep").unlink()
+    assert real_backups.globals_beside(dump_set / f"{DATABASE}.dump") is None
+
+
+@pytest.mark.both_backends
+def test_meta_command_the_scan_takes_for_copy_data_is_refused_by_psql(dump_set, make_cluster, drill_context):
+    """COPY into a table that does not exist fails, and psql then reads its 'data' as commands: the scan counts them
+    as data, psql's restricted mode refuses them."""
+    source = make_cluster("plain-source")
+    plain = drill_context.workdir / "plain" / "plain.sql"
+    plain.parent.mkdir()
+    source.tool("pg_dump", "-Fp", "-d", DATABASE, stdout_path=plain)
+    proof = proof_path()
+    text = plain.read_text()
+    trailer = text.rindex("-- PostgreSQL database dump complete")
+    plain.write_text(text[:trailer] + f"COPY public.nowhere (a) FROM stdin;\n\\! id > {proof}\n\\.\n\n"
+                     + text[trailer:])
+    assert not psql_script.escapes(plain.read_text())  # the scan reads it as COPY data
+    result = real_backups.restore_dump(drill_context, found(plain))
+    assert "DUMP_SHELL_ESCAPE" in codes(result), result.explain()
+    assert "refused" in result.explain() and not proof.exists()
+
+
+# ----- physical: a file-level backup that carries production's commands ---------------------------------------
+
+class Listener:
+    """A TCP port that counts connections: the production publisher a restored subscription would reach."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+
+    def start(self) -> None:
+        self.sock.listen()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    port = Listener()
+    yield port
+    port.close()
+
+
+@pytest.fixture
+def production_postmaster(tmp_path):
+    """A live process standing in for production's postmaster: its working directory is production's data dir."""
+    data = tmp_path / "production-data"
+    data.mkdir()
+    process = subprocess.Popen(["sleep", "600"], cwd=data)
+    yield process, data
+    process.kill()
+    process.wait()
+
+
+def file_level_copy(set_dir: Path, dest: Path) -> Path:
+    """The backup set's base tars laid out as a plain data directory (how a file-level backup or Barman keeps it)."""
+    base = next(set_dir.rglob("base.tar.gz"))
+    dest.mkdir(parents=True)
+    with tarfile.open(base) as tar:
+        tar.extractall(dest, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest)
+    (dest / "pg_wal").mkdir(exist_ok=True)
+    with tarfile.open(base.parent / "pg_wal.tar.gz") as tar:
+        tar.extractall(dest / "pg_wal", filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest / "pg_wal")
+    return dest
+
+
+@pytest.mark.both_backends
+def test_file_level_backup_carrying_production_commands(make_cluster, drill_context, listener, production_postmaster):
+    source = make_cluster("hazard-source")
+    source.query(f"CREATE SUBSCRIPTION to_production CONNECTION 'host=127.0.0.1 port={listener.port} "
+                 f"dbname=x connect_timeout=2' PUBLICATION p WITH (connect = false)", dbname=DATABASE)
+    source.query("ALTER SUBSCRIPTION to_production ENABLE", dbname=DATABASE)  # its worker retries, refused
+    backups = drill_context.workdir / "backups"
+    backups.mkdir()
+    env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
+    set_dir = Path(subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True,
+                                  check=True).stdout.strip())
+    archiving.switch_and_wait(source)
+    archive = drill_context.workdir / "archive"
+    archive.mkdir()
+    for name in source.archive_listing():
+        (archive / name).write_bytes(source.read_archive_file(name))
+    source.crash()  # production's subscriber is gone; from here on the listener hears only the restored copy
+    copy = file_level_copy(set_dir, drill_context.workdir / "file-level" / "base")
+    proof = proof_path()
+    with open(copy / "postgresql.auto.conf", "a") as conf:
+        conf.write(f"archive_cleanup_command = 'rm -f {archive}/0*'\n"
+                   f"recovery_end_command = 'touch {proof}'\n"
+                   "archive_library = 'basic_archive'\n")
+    (copy / "standby.signal").touch()
+    process, production_data = production_postmaster
+    started = int(psutil.Process(process.pid).create_time())
+    (copy / "postmaster.pid").write_text(f"{process.pid}\n{production_data}\n{started}\n5432\n/tmp\n*\n")
+    before = real_backups.fingerprint(archive)
+    listener.start()
+
+    result = real_backups.restore_base(drill_context, layouts.find_backups(copy.parent)["physical"], archive, None)
+
+    assert result.status == "passed", result.explain()
+    effect = result.facts["commands_in_effect"]
+    assert effect["archive_cleanup_command"] == effect["archive_library"] == effect["recovery_end_command"] == ""
+    assert str(drill_context.workdir) not in effect["archive_command"]
+    assert result.facts["subscriptions_disabled"] == [f"{DATABASE}.to_production"]
+    assert real_backups.fingerprint(archive) == before, "the source archive changed"
+    assert not proof.exists(), "recovery_end_command ran"
+    assert listener.connections == 0, "the restored subscription reached the publisher"
+    assert process.poll() is None, "the live process the backup's postmaster.pid names was killed"
+
+
+def test_a_pidfile_from_a_backup_never_names_our_postmaster(production_postmaster, tmp_path):
+    """Ownership by where the process works, not by what the file says: production's pid, directory and start
+    time copied into one of our directories do not make production's postmaster ours."""
+    process, production_data = production_postmaster
+    ours = tmp_path / "restored-data"
+    ours.mkdir()
+    started = int(psutil.Process(process.pid).create_time())
+    (ours / "postmaster.pid").write_text(f"{process.pid}\n{production_data}\n{started}\n")
+    assert our_postmaster(ours / "postmaster.pid") is None
+    shutil.copy(ours / "postmaster.pid", production_data / "postmaster.pid")
+    assert our_postmaster(production_data / "postmaster.pid") is not None  # in its own directory it is the one
