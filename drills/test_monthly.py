@@ -11,6 +11,7 @@ from pathlib import Path
 import allure
 import pytest
 
+from pgdrill.fixtures.secret import redact
 from pgdrill.reports import plots
 from pgdrill.reports.summary import SCENARIO_PROPERTY
 from pgdrill.scenarios import logical, physical, pitr
@@ -49,14 +50,14 @@ def record(request, result) -> None:
         f"Runbook scenario {result.number} run end to end on the {result.backend} backend: disaster injected, "
         f"recovered with the runbook's corrected commands, judged by the recovery verification checklist, RTO "
         f"and RPO. Lost acknowledged transactions: {result.lost_acknowledged_transactions}.")
-    findings = "\n".join(f"{f.code} ({f.severity}): {f.message}" for f in result.findings) or "none"
-    defects = "\n".join(f"{d.code}: {d.message}\n  fix: {d.fix}\n  evidence: {d.evidence}"
-                         for d in result.runbook_defects)
+    findings = redact("\n".join(f"{f.code} ({f.severity}): {f.message}" for f in result.findings) or "none")
+    defects = redact("\n".join(f"{d.code}: {d.message}\n  fix: {d.fix}\n  evidence: {d.evidence}"
+                                for d in result.runbook_defects))
     allure.attach(findings + ("\n\nrunbook defects proved here:\n" + defects if defects else ""),
                   name="findings", attachment_type=allure.attachment_type.TEXT)
     allure.attach(checks_csv(result), name="recovery verification checklist", attachment_type=allure.attachment_type.CSV)
     allure.attach(rto_rpo_csv(result), name="RTO/RPO measured vs target", attachment_type=allure.attachment_type.CSV)
-    for name, text in result.evidence.items():
+    for name, text in result.evidence_redacted().items():
         allure.attach(text or "(empty)", name=name, attachment_type=allure.attachment_type.TEXT)
     with tempfile.TemporaryDirectory() as tmp:
         path = plots.timeline(result.as_dict(), Path(tmp) / "timeline.png")

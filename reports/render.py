@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from pgdrill.reports.summary import names_production, write_report
+
 NOT_MEASURED = "not measured"
 
 
@@ -124,5 +126,6 @@ padding:4px 8px}}tr.ok td:last-child{{background:#cfc}}tr.bad td:last-child{{bac
 
 
 def write_human(report_dir: Path, data: dict, plots: list[str]) -> None:
-    (report_dir / "summary.md").write_text(to_markdown(data, plots))
-    (report_dir / "summary.html").write_text(to_html(data, plots))
+    private = names_production(data)
+    write_report(report_dir / "summary.md", to_markdown(data, plots), private)
+    write_report(report_dir / "summary.html", to_html(data, plots), private)

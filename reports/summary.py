@@ -12,10 +12,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pgdrill.fixtures.secret import redact_tree
+
 SCENARIO_PROPERTY = "pgdrill_scenario"
 DEFECT_PROPERTY = "pgdrill_runbook_defect"
 FORECAST_PROPERTY = "pgdrill_forecast"
 SCHEMA = 1
+
+
+def names_production(data: dict) -> bool:
+    """Whether a run's reports name production's objects (its tables, databases, paths): a real backup was tested."""
+    return any(str(scenario.get("id", "")).startswith("real_") for scenario in data.get("scenarios", []))
+
+
+def write_report(path: Path, text: str, private: bool) -> None:
+    """A report file: 0600 from its creation when it names production's objects, else readable as usual."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    with open(fd, "w") as handle:
+        handle.write(text)
 
 
 def _now() -> str:
@@ -81,10 +96,11 @@ class DrillSummary:
         self.data["finished_at"] = _now()
         self.data["pytest_exit_status"] = exitstatus
         self.data["tests"] = self.tests
+        self.data = redact_tree(self.data)
         self.report_dir.mkdir(parents=True, exist_ok=True)
         path = self.report_dir / "summary.json"
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        write_report(tmp, json.dumps(self.data, indent=2, default=str) + "\n", names_production(self.data))
         os.replace(tmp, path)
         self.written = path
         return path

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import allure
 
+from pgdrill.fixtures.secret import redact, redact_tree
 from pgdrill.scenarios.checks import FAILED, NOT_RUN, PASSED, Check
 from pgdrill.scenarios.findings import meaning
 
@@ -147,7 +148,7 @@ class ScenarioResult:
             lines.append(f"  failure: {self.failure}")
         lines += [f"  finding {f.code}: {f.message}" for f in self.findings if f.severity == ERROR]
         lines += [f"  check {c.name} failed: {c.detail}" for c in self.checks if c.status == FAILED]
-        return "\n".join(lines)
+        return redact("\n".join(lines))
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -155,4 +156,8 @@ class ScenarioResult:
         data["checks"] = [c.as_dict() for c in self.checks]
         data["findings"] = [f.as_dict() for f in self.findings]
         data["runbook_defects"] = [d.as_dict() for d in self.runbook_defects]
-        return data
+        return redact_tree(data)  # what leaves for the summary: no secret of the run, whatever a script printed
+
+    def evidence_redacted(self) -> dict[str, str]:
+        """The evidence (server logs, command output) as Allure receives it: without the run's secrets."""
+        return {name: redact(text) for name, text in self.evidence.items()}

@@ -36,7 +36,10 @@ def parse_duration(where: str, raw: object) -> float:
 
 def _read(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"targets file {path} is not UTF-8 text, as TOML must be ({exc.reason} at byte "
+                          f"{exc.start}).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"targets file {path} is not valid TOML: {exc}.") from None
 

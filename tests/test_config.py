@@ -39,7 +39,7 @@ def test_flag_beats_environment_beats_ini():
     ({"seed_scale": "big"}, "--seed-scale must be a positive number, not 'big'."),
     ({"seed_scale": "-1"}, "--seed-scale must be a positive number, not '-1'."),
     ({"pg_version": "12"}, "--pg-version must be one of 16, 18, not '12'."),
-    ({"pg_bindir": "/usr"}, "--pg-bindir /usr is not a PostgreSQL bin directory: no executable initdb or pg_ctl there."),
+    ({"pg_bindir": "/usr"}, "--pg-bindir /usr is not a PostgreSQL bin directory: no executable initdb, pg_ctl, postgres there."),
     ({"dr_targets": "/nonexistent.toml"}, "--dr-targets /nonexistent.toml: no such file."),
     ({"restore_memory": "512M"}, "--restore-memory must be auto, server, or a PostgreSQL memory size of at least 1MB "
                                  "(e.g. 512MB, 2GB: kB/MB/GB/TB as in postgresql.conf), not '512M'."),
@@ -104,3 +104,51 @@ def test_a_cached_binary_tree_someone_else_may_write_is_refused(tmp_path):
     os.chown(tree / "bin", 12345, 12345)
     with pytest.raises(ConfigError, match="owned by uid 12345"):
         check_root_owned(tree)
+
+
+@pytest.mark.parametrize("cli, message", [
+    ({"restore_jobs": "²"}, "--restore-jobs must be a whole number of at least 1, not '²'."),
+    ({"seed_scale": "nan"}, "--seed-scale must be a positive number, not 'nan'."),
+    ({"seed_scale": "inf"}, "--seed-scale must be a positive number, not 'inf'."),
+    ({"script_timeout": "nan"}, "--script-timeout must be a number of seconds, not 'nan'."),
+    ({"archive_timeout": "0.5"}, "--archive-timeout is whole seconds in PostgreSQL (a fraction would be cut to 0), "
+                                 "not '0.5'."),
+    ({"docker_host": "bogus://x"}, "--docker-host 'bogus://x' is not unix://PATH, tcp://HOST:PORT or ssh://[USER@]HOST."),
+    ({"pitr_target": "2026-02-30 11:45:00+00"}, "--pitr-target '2026-02-30 11:45:00+00' is no moment that exists "
+                                                "(day is out of range for month)."),
+    ({"pitr_target": "2026-01-18 25:45:00+00"}, "--pitr-target '2026-01-18 25:45:00+00' is no moment that exists "
+                                                "(hour must be in 0..23)."),
+])
+def test_more_bad_values_are_one_sentence(cli, message):
+    with pytest.raises(ConfigError) as raised:
+        resolve(cli, {}, {})
+    assert str(raised.value) == message
+
+
+def test_bindir_without_postgres_and_report_dir_that_is_a_file(tmp_path):
+    for tool in ("initdb", "pg_ctl"):
+        (tmp_path / tool).write_text("#!/bin/sh\n")
+        (tmp_path / tool).chmod(0o755)
+    with pytest.raises(ConfigError, match="no executable postgres there"):
+        resolve({"pg_bindir": str(tmp_path)}, {}, {})
+    with pytest.raises(ConfigError, match="is a file, not a directory the reports could be written into"):
+        resolve({"dr_report_dir": str(tmp_path / "initdb")}, {}, {})
+
+
+def test_targets_file_that_is_not_utf8(tmp_path):
+    from pgdrill.scenarios.targets import load_targets
+    bad = tmp_path / "targets.toml"
+    bad.write_bytes(b"[pitr]\nrto = \"30m\" # \xff\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text, as TOML must be"):
+        load_targets(bad)
+
+
+def test_the_password_is_never_a_flag_nor_an_ini_key(tmp_path):
+    assert resolve({"pg_password": "from-argv"}, {"pg_password": "from-ini"}, {}).pg_password == ""
+    assert resolve({}, {}, {"PGDRILL_PG_PASSWORD": "from-env"}).pg_password == "from-env"
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    assert resolve({"pg_password_file": str(secret)}, {}, {}).pg_password == "from-file"
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "drills", "--pg-password", "x"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4 and "unrecognized arguments: --pg-password" in result.stderr
