@@ -41,6 +41,7 @@ class DrillContext:
     dump_inserts: bool = False  # --dump-inserts: Scenario 1's dump as INSERTs, a restore that does more work
     restore_jobs: int = 1  # --restore-jobs: pg_restore -j N in Scenario 1
     restore_memory: str = "auto"  # --restore-memory: maintenance_work_mem of Scenario 1's pg_restore session
+    max_expansion: float = 200.0  # --max-expansion: a compressed backup file's bound, as a multiple of its size
     progress: Progress = QUIET  # live lines for long steps (terminal only)
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     faults: dict[str, Callable] = field(default_factory=dict)

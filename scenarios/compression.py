@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import zlib
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from pgdrill.fixtures.contract import COMPRESSION_SUFFIXES, plain_archive_name
 from pgdrill.scenarios.checks import NotRun
@@ -29,6 +30,30 @@ plain_name = plain_archive_name  # one definition: the cluster contract lists ar
 
 class CorruptCompressed(ValueError):
     """A compressed file that does not decompress to its end (cut short or damaged)."""
+
+
+class TooLarge(ValueError):
+    """A compressed file that expands past its bound (a WAL segment past its size, a stream past its multiple of
+    the input, or past the free disk space): stopped there, nothing more written."""
+
+
+CHUNK = 1 << 20
+FREE_SPACE_RESERVE = 256 << 20  # what a decompression leaves free on the disk it writes to
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def _copy_bounded(source: Readable, out: BinaryIO, name: str, limit: int | None, free: int) -> None:
+    written = 0
+    while block := source.read(CHUNK):
+        written += len(block)
+        if limit is not None and written > limit:
+            raise TooLarge(f"{name} expands past {limit:,} bytes, its bound: stopped there")
+        if written > free:
+            raise TooLarge(f"{name} expands past the {free:,} bytes free on the disk it is written to: stopped there")
+        out.write(block)
 
 
 def method_of(path: Path) -> str | None:
@@ -45,25 +70,35 @@ def tool_for(method: str, what: str) -> str:
     return tool
 
 
-def decompress(path: Path, dest: Path) -> None:
-    """The file's decompressed bytes into dest, created 0600 (production data stays private)."""
+def decompress(path: Path, dest: Path, limit: int | None = None) -> None:
+    """The file's decompressed bytes into dest, created 0600 (production data stays private), never more than limit
+    bytes nor more than the destination's disk has free (TooLarge: a bomb fills no disk)."""
     method = method_of(path)
+    free = shutil.disk_usage(dest.parent).free - FREE_SPACE_RESERVE
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "wb") as out:
         if method is None:
             with open(path, "rb") as source:
-                shutil.copyfileobj(source, out, 1 << 20)
+                _copy_bounded(source, out, path.name, limit, free)
         elif method == "gzip":
             try:
                 with gzip.open(path) as source:
-                    shutil.copyfileobj(source, out, 1 << 20)
+                    _copy_bounded(source, out, path.name, limit, free)
             except (OSError, EOFError, zlib.error) as exc:
                 raise CorruptCompressed(f"{path.name} does not gunzip to its end: {exc}") from None
         else:
-            done = subprocess.run([tool_for(method, path.name), "-dc", str(path)], stdout=out, stderr=subprocess.PIPE)
-            if done.returncode != 0:
-                raise CorruptCompressed(f"{path.name} does not decompress with {method} -dc (exit {done.returncode}): "
-                                        f"{' '.join(done.stderr.decode(errors='replace').split())[:200]}")
+            with subprocess.Popen([tool_for(method, path.name), "-dc", str(path)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) as proc:
+                assert proc.stdout is not None and proc.stderr is not None  # both piped
+                try:
+                    _copy_bounded(proc.stdout, out, path.name, limit, free)
+                except TooLarge:
+                    proc.kill()
+                    raise
+                err = proc.stderr.read()
+            if proc.returncode != 0:
+                raise CorruptCompressed(f"{path.name} does not decompress with {method} -dc (exit {proc.returncode}): "
+                                        f"{' '.join(err.decode(errors='replace').split())[:200]}")
 
 
 def head(path: Path, size: int = 4096) -> bytes:

@@ -13,6 +13,8 @@ FINDINGS: dict[str, str] = {
     "DUMP_TRUNCATED": "a dump cannot be read to its end (cut short or corrupt)",
     "BASEBACKUP_CORRUPT": "a base backup will not extract, or pg_verifybackup rejects it",
     "DUMP_SHELL_ESCAPE": "a SQL backup holds psql meta-commands pg_dump never writes (a shell, a file read): not run",
+    "BACKUP_UNSAFE_MEMBER": "a backup archive holds a device, FIFO, setuid file, or a name or link outside its tree",
+    "BACKUP_EXPANSION_LIMIT": "a backup expands past its bound (segment size, a multiple of its input, free disk)",
     "BACKUP_EMPTY": "a backup script exited 0 having written nothing",
     "BACKUP_WRONG_DATABASE": "a dump is of another database than the one to protect",
     "BACKUP_NO_MANIFEST": "a backup set lacks the manifest the contract requires",

@@ -23,7 +23,17 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER, VERIFIER
-from pgdrill.scenarios import basebackup, checklist, compression, layouts, pitr, psql_script, replay, timelines
+from pgdrill.scenarios import (
+    basebackup,
+    checklist,
+    compression,
+    layouts,
+    pitr,
+    psql_script,
+    replay,
+    timelines,
+    unpack,
+)
 from pgdrill.scenarios.checks import FAILED, NotRun, run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
@@ -178,16 +188,18 @@ def globals_beside(dump: Path) -> Path | None:
     return None
 
 
-def readable_sql(dump: Path, kind: str, workdir: Path) -> Path:
+def readable_sql(dump: Path, kind: str, workdir: Path, max_expansion: float) -> Path:
     """A plain dump as psql reads it: compressed ones decompressed into a private (0600) file of the run.
     One that does not decompress to its end was cut short: DUMP_TRUNCATED."""
     if kind == "plain":
         return dump
     out = workdir / "restore-input.sql"
     try:
-        compression.decompress(dump, out)
+        compression.decompress(dump, out, limit=int(dump.stat().st_size * max_expansion))
     except compression.CorruptCompressed as exc:
         raise DrillFailure("DUMP_TRUNCATED", str(exc)) from None
+    except compression.TooLarge as exc:
+        raise DrillFailure("BACKUP_EXPANSION_LIMIT", f"{exc} (--max-expansion {max_expansion:g})") from None
     return out
 
 
@@ -210,7 +222,7 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
         cluster = ctx.make_cluster("real-logical", seeded=False)
         manifest, kind = manifest_for(dump), found.format
         result.facts.update(backup=str(dump), format=kind)
-        sql = readable_sql(dump, kind, ctx.workdir) if kind.startswith("plain") else dump
+        sql = readable_sql(dump, kind, ctx.workdir, ctx.max_expansion) if kind.startswith("plain") else dump
         with result.step("check", f"the {kind} dump is complete, and holds SQL only"):
             if kind.startswith("plain"):  # before anything reads it further: a hostile script is not run at all
                 refuse_escapes(dump, sql.read_text(errors="replace"))
@@ -321,6 +333,14 @@ def usable_partials(names: list[str]) -> dict[str, str]:
     return usable
 
 
+def archived_file_limit(name: str) -> int:
+    """What an archived file may hold decompressed: a segment (or the start of one) its size, a .history or
+    .backup file a small text."""
+    plain = compression.plain_name(name)
+    segment = basebackup.SEGMENT_RE.match(plain) or partial_segment(name)
+    return basebackup.SEGMENT_SIZE if segment else 1 << 20
+
+
 def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, int, dict[str, str]]:
     """The archive as recovery reads it: files an archive_command like `gzip < %p > ARCHIVE/%f.gz` (or zstd, lz4)
     wrote are decompressed, and a usable `.partial` stands in for its segment, all in a private (0700) copy of the
@@ -336,9 +356,12 @@ def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, int, dict[str, 
         if partial_segment(name) and name not in partials:
             continue
         try:
-            compression.decompress(archive / name, staging / partials.get(name, compression.plain_name(name)))
+            compression.decompress(archive / name, staging / partials.get(name, compression.plain_name(name)),
+                                   limit=archived_file_limit(name))
         except compression.CorruptCompressed as exc:
             raise DrillFailure("WAL_UNREADABLE", f"archived file {exc}") from None
+        except compression.TooLarge as exc:
+            raise DrillFailure("BACKUP_EXPANSION_LIMIT", f"archived file {exc}") from None
     return staging, len(compressed), partials
 
 
@@ -430,6 +453,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         manifest = manifest_for(base)
         cluster = ctx.make_cluster("real-physical", seeded=False, start=False)
         result.facts.update(backup=str(base), format=found.format, wal_archive=str(wal_archive) if wal_archive else None)
+        with result.step("check", "every member of the backup is a plain file, directory or in-tree link, and fits"):
+            result.facts["extracted_bytes"] = unpack.check_base_backup(base, cluster.free_bytes())
         with result.step("check", "pg_verifybackup against backup_manifest"):
             verified = run_check("base backup verified (pg_verifybackup)", lambda: verify_base(cluster, backup))
             result.checks.append(verified)

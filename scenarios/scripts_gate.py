@@ -127,7 +127,7 @@ def check_dump(ctx: DrillContext, result: ScenarioResult, found: layouts.Found, 
     if dump.is_file() and dump.stat().st_size == 0:
         raise DrillFailure("BACKUP_EMPTY", f"{dump} is empty")
     if found.format.startswith("plain"):
-        sql = real_backups.readable_sql(dump, found.format, ctx.workdir)
+        sql = real_backups.readable_sql(dump, found.format, ctx.workdir, ctx.max_expansion)
         if sql.stat().st_size == 0:
             raise DrillFailure("BACKUP_EMPTY", f"{dump.name} decompresses to nothing: its pg_dump wrote nothing (a "
                                                "`pg_dump | gzip` pipeline without pipefail exits 0 when pg_dump fails)")

@@ -3,6 +3,8 @@ each refused or neutralised by the real-backup restore test, with nothing outsid
 
 - psql scripts with meta-commands (a plain dump, a file with pg_dumpall's header): DUMP_SHELL_ESCAPE, never run;
 - a meta-command hidden where the scan reads COPY data: psql's restricted mode refuses it (defence in depth);
+- tars holding devices, FIFOs, setuid files, names or links out of the tree, or more than the disk has free, and
+  compressed files that expand past their bound: BACKUP_UNSAFE_MEMBER / BACKUP_EXPANSION_LIMIT, nothing extracted;
 - a file-level base backup carrying production's commands (archive_cleanup_command aimed at the source archive,
   recovery_end_command, archive_library), standby.signal, an enabled subscription and a postmaster.pid naming a
   live process: the copy recovers with all of them off, and the source archive, the process and the
@@ -11,6 +13,8 @@ each refused or neutralised by the real-backup restore test, with nothing outsid
 
 from __future__ import annotations
 
+import gzip
+import io
 import shutil
 import socket
 import subprocess
@@ -24,7 +28,7 @@ import pytest
 
 from pgdrill.fixtures.runstate import our_postmaster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, layouts, psql_script, real_backups
+from pgdrill.scenarios import archiving, layouts, psql_script, real_backups, unpack
 
 pytestmark = pytest.mark.slow
 BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
@@ -240,3 +244,95 @@ def test_a_pidfile_from_a_backup_never_names_our_postmaster(production_postmaste
     assert our_postmaster(ours / "postmaster.pid") is None
     shutil.copy(ours / "postmaster.pid", production_data / "postmaster.pid")
     assert our_postmaster(production_data / "postmaster.pid") is not None  # in its own directory it is the one
+
+
+# ----- archives that would escape or fill the machine ---------------------------------------------------------
+
+def tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        ok = tarfile.TarInfo("PG_VERSION")
+        ok.size = 3
+        tar.addfile(ok, io.BytesIO(b"16\n"))
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data) if data else None)
+    return path
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o600, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.linkname = kind, mode, link
+    return info
+
+
+@pytest.mark.parametrize("hazard, words", [
+    (member("dev/sda", tarfile.BLKTYPE), "a block device"),
+    (member("pipe", tarfile.FIFOTYPE), "a FIFO"),
+    (member("global/pg_control", mode=0o4755), "mode 4755 (setuid, setgid or sticky)"),
+    (member("../outside"), "a name outside the tree"),
+    (member("/etc/cron.d/x"), "a name outside the tree"),
+    (member("pg_tblspc/16385", tarfile.SYMTYPE, link="/var/lib/production/ts"), "a symlink to '/var/lib/production/ts'"),
+    (member("base/x", tarfile.SYMTYPE, link="../../../etc/passwd"), "outside the tree"),
+    (member("base/y", tarfile.LNKTYPE, link="/etc/shadow"), "a hard link to '/etc/shadow'"),
+])
+def test_unsafe_tar_members_are_refused_before_extraction(tmp_path, hazard, words):
+    tar_with(tmp_path / "base.tar.gz", hazard)
+    with pytest.raises(real_backups.DrillFailure) as raised:
+        unpack.check_base_backup(tmp_path, free_bytes=1 << 40)
+    assert raised.value.code == "BACKUP_UNSAFE_MEMBER" and words in str(raised.value)
+
+
+def test_in_tree_links_and_plain_files_pass(tmp_path):
+    tar_with(tmp_path / "base.tar.gz", member("base/link", tarfile.SYMTYPE, link="../global/pg_control"))
+    assert unpack.check_base_backup(tmp_path, free_bytes=1 << 40) == 3
+
+
+def test_a_backup_larger_than_the_free_space_is_not_extracted(tmp_path):
+    tar_with(tmp_path / "base.tar.gz", member("base/1/big"), data=b"\0" * 4096)
+    with pytest.raises(real_backups.DrillFailure) as raised:
+        unpack.check_base_backup(tmp_path, free_bytes=1000)
+    assert raised.value.code == "BACKUP_EXPANSION_LIMIT"
+
+
+def test_a_gzip_bomb_dump_stops_at_its_bound(drill_context):
+    """64 KiB of gzip that would become 64 MiB: stopped at --max-expansion times its size, nothing restored."""
+    bomb = drill_context.workdir / "bomb.sql.gz"
+    with gzip.open(bomb, "wb") as out:
+        out.write(b"-- PostgreSQL database dump\n")
+        for _ in range(64):
+            out.write(b"\0" * (1 << 20))
+    assert bomb.stat().st_size < 128 * 1024
+    result = real_backups.restore_dump(drill_context, found(bomb))
+    assert codes(result) == ["BACKUP_EXPANSION_LIMIT"], result.explain()
+    assert not (drill_context.workdir / "restore-input.sql").exists() or \
+        (drill_context.workdir / "restore-input.sql").stat().st_size <= bomb.stat().st_size * 200
+
+
+def test_an_archived_segment_is_capped_at_its_size(tmp_path):
+    archive, work = tmp_path / "archive", tmp_path / "work"
+    archive.mkdir()
+    work.mkdir()
+    with gzip.open(archive / "000000010000000000000005.gz", "wb") as out:
+        out.write(b"\0" * (32 << 20))  # twice a segment
+    with pytest.raises(real_backups.DrillFailure) as raised:
+        real_backups.archive_as_read(archive, work)
+    assert raised.value.code == "BACKUP_EXPANSION_LIMIT" and "16,777,216 bytes" in str(raised.value)
+
+
+@pytest.mark.both_backends
+def test_a_real_base_backup_with_a_fifo_added_is_not_extracted(make_cluster, drill_context):
+    source = make_cluster("fifo-source")
+    backups = drill_context.workdir / "backups"
+    backups.mkdir()
+    env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
+    set_dir = Path(subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True,
+                                  check=True).stdout.strip())
+    base = next(set_dir.rglob("base.tar.gz"))
+    with tarfile.open(base) as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]
+    with tarfile.open(base, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+        tar.addfile(member("pg_notify/listener", tarfile.FIFOTYPE))
+    result = real_backups.restore_base(drill_context, layouts.find_backups(backups)["physical"], None, None)
+    assert codes(result) == ["BACKUP_UNSAFE_MEMBER"], result.explain()
+    assert "pg_notify/listener" in result.explain()
