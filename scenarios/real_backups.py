@@ -219,7 +219,9 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
 
     def body(result: ScenarioResult) -> None:
         before = fingerprint(dump.parent)
-        cluster = ctx.make_cluster("real-logical", seeded=False)
+        cluster = ctx.make_cluster("real-logical", seeded=False, start=False)
+        cluster.isolate()  # production's roles arrive with their password hashes: no network login may use them
+        cluster.start()
         manifest, kind = manifest_for(dump), found.format
         result.facts.update(backup=str(dump), format=kind)
         sql = readable_sql(dump, kind, ctx.workdir, ctx.max_expansion) if kind.startswith("plain") else dump
@@ -248,6 +250,8 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
         result.rto_seconds = round(wait_until_writable(cluster, dbname) - t0, 3)
         ctx.fault("after_restore", dump)
         with result.step("verify", "restored content, age, and the source left untouched"):
+            result.checks.append(run_check("no production login reaches the copy over the network",
+                                           lambda: check_isolated(cluster)))
             check_restored(result, cluster, dbname, manifest)
             check_age(result, dump, manifest)
             if fingerprint(dump.parent) != before:

@@ -35,3 +35,12 @@ def test_a_tree_another_user_owns_is_refused_with_what_to_do(tmp_path):
         RunDir.create(theirs / "runs")
     assert oct(theirs.stat().st_mode & 0o777) == "0o700"  # not chmod'ed: nothing of theirs was touched
     assert not (theirs / "runs").exists()
+
+
+def test_a_symlink_planted_as_the_root_is_refused_and_its_target_untouched(tmp_path):
+    target = tmp_path / "victim"
+    target.mkdir(mode=0o700)
+    (tmp_path / "pgdrill").symlink_to(target)
+    with pytest.raises(ConfigError, match=r"is a symlink \(to .*victim\), not a directory of yours"):
+        RunDir.create(tmp_path / "pgdrill" / "runs")
+    assert oct(target.stat().st_mode & 0o777) == "0o700" and not (target / "runs").exists()
