@@ -509,6 +509,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         t1 = basebackup.start_recovery(cluster, "postgres", evidence=result.evidence)
         result.rto_seconds = round(t1 - t0, 3)
         result.facts["subscriptions_disabled"] = disable_subscriptions(cluster)
+        result.facts["tablespaces"] = dict(cluster.query(  # each inside the copy's data directory (contract)
+            "SELECT spcname, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT LIKE 'pg\\_%'"))
         with result.step("verify", "where recovery went: the server's account against the archive or the target"):
             log = cluster.log_since(log_from)
             if target_at is None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from pgdrill.fixtures.contract import base_layout
+from pgdrill.fixtures.contract import base_layout, tablespace_archives
 from pgdrill.scenarios import compression
 from pgdrill.scenarios.result import DrillFailure
 
@@ -109,6 +109,10 @@ def tree_bytes(root: Path) -> int:
         info = path.lstat()
         name = str(path.relative_to(root))
         if stat.S_ISLNK(info.st_mode):
+            if path.parent.name == "pg_tblspc" and not _link_inside(name, str(path.readlink())):
+                raise _unsafe(root.name, name, f"a tablespace link to {str(path.readlink())!r}: a plain backup keeps "
+                                               "its tablespaces outside itself (where pg_basebackup -T put them, or "
+                                               "production's own), so they are not in it to restore; take it with -Ft")
             if not _link_inside(name, str(path.readlink())):
                 raise _unsafe(root.name, name, f"a symlink to {str(path.readlink())!r}, outside the tree")
             continue
@@ -127,7 +131,8 @@ def check_base_backup(backup_dir: Path, free_bytes: int) -> int:
     if base is None:
         total = tree_bytes(backup_dir)
     else:
-        total = sum(tar_bytes(backup_dir / name) for name in (base, wal) if name)
+        tars = [base, *([wal] if wal else []), *tablespace_archives(backup_dir).values()]
+        total = sum(tar_bytes(backup_dir / name) for name in tars)
     if total > free_bytes:
         raise DrillFailure("BACKUP_EXPANSION_LIMIT", f"the base backup in {backup_dir} takes {total:,} bytes extracted, "
                                                      f"more than the {free_bytes:,} bytes free where it is restored")

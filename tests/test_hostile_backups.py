@@ -336,3 +336,39 @@ def test_a_real_base_backup_with_a_fifo_added_is_not_extracted(make_cluster, dri
     result = real_backups.restore_base(drill_context, layouts.find_backups(backups)["physical"], None, None)
     assert codes(result) == ["BACKUP_UNSAFE_MEMBER"], result.explain()
     assert "pg_notify/listener" in result.explain()
+
+
+@pytest.mark.both_backends
+def test_a_tablespace_is_restored_inside_the_run(make_cluster, drill_context):
+    """A -Ft backup's <oid>.tar.gz lands inside the copy's data directory and its tablespace_map is not followed:
+    replay writes nothing where production keeps that tablespace."""
+    source = make_cluster("tablespace-source")
+    location = f"/tmp/pgdrill-ts-{uuid.uuid4().hex[:8]}"  # production's tablespace (on the source's machine)
+    try:
+        source.query(f"COPY (SELECT 1) TO PROGRAM 'mkdir -m 700 {location} && cat > /dev/null'")
+        source.query(f"CREATE TABLESPACE production_ts LOCATION '{location}'")
+        source.query("CREATE TABLE in_tablespace TABLESPACE production_ts AS SELECT g FROM generate_series(1, 5000) g",
+                     dbname=DATABASE)
+        backups = drill_context.workdir / "backups"
+        backups.mkdir()
+        env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
+        set_dir = Path(subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True,
+                                      check=True).stdout.strip())
+        assert any(layouts_name.name.split(".")[0].isdigit() for layouts_name in set_dir.rglob("*.tar.gz"))
+        archiving.switch_and_wait(source)
+        archive = drill_context.workdir / "archive"
+        archive.mkdir()
+        for name in source.archive_listing():
+            (archive / name).write_bytes(source.read_archive_file(name))
+        source.stop()
+        before = real_backups.fingerprint(Path(location)) if Path(location).is_dir() else None
+
+        result = real_backups.restore_base(drill_context, layouts.find_backups(backups)["physical"], archive, None)
+
+        assert result.status == "passed", result.explain()
+        assert result.facts["tablespaces"]["production_ts"].startswith("../pgdrill_tablespaces/"), result.facts
+        assert result.facts["tables"]["public.in_tablespace"] == 5000
+        if before is not None:  # local: production's tablespace directory is on this machine
+            assert real_backups.fingerprint(Path(location)) == before, "replay wrote into production's tablespace"
+    finally:
+        shutil.rmtree(location, ignore_errors=True)
