@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import shutil
 import socket
 import subprocess
@@ -372,3 +373,30 @@ def test_a_tablespace_is_restored_inside_the_run(make_cluster, drill_context):
             assert real_backups.fingerprint(Path(location)) == before, "replay wrote into production's tablespace"
     finally:
         shutil.rmtree(location, ignore_errors=True)
+
+
+def test_restored_sql_runs_programs_only_as_the_copys_own_account(make_cluster, drill_context):
+    """Past psql, a dump's SQL runs as superuser on the scratch server, and `COPY ... TO PROGRAM` runs a program as
+    the server's OS account: that account is the run's copy account, which cannot write into another cluster's
+    data directory (owned by the server user) nor read this run's other copies."""
+    if drill_context.backend != "local" or os.geteuid() != 0:
+        pytest.skip("not run: the local backend as root (docker runs each copy in its own container)")
+    source = make_cluster("program-source")
+    bystander = make_cluster("bystander", seeded=False)
+    plain = drill_context.workdir / "plain" / "plain.sql"
+    plain.parent.mkdir()
+    source.tool("pg_dump", "-Fp", "-d", DATABASE, stdout_path=plain)
+    proof = proof_path()
+    target = bystander.data_dir / "PWNED"  # type: ignore[attr-defined]
+    text = plain.read_text()
+    trailer = text.rindex("-- PostgreSQL database dump complete")
+    program = f"id -un > {proof}; touch {target} 2>/dev/null; echo $? >> {proof}; cat > /dev/null"
+    plain.write_text(text[:trailer] + f"COPY (SELECT 1) TO PROGRAM '{program}';\n\n" + text[trailer:])
+    try:
+        result = real_backups.restore_dump(drill_context, found(plain))
+        assert proof.exists(), result.explain()  # SQL, not a meta-command: it ran, on the copy's server
+        account, touched = proof.read_text().split()
+        assert account.startswith("pgdrill-") and account != "postgres"
+        assert touched != "0" and not target.exists(), "the copy's program wrote into another cluster"
+    finally:
+        proof.unlink(missing_ok=True)
