@@ -387,7 +387,7 @@ def test_restored_sql_runs_programs_only_as_the_copys_own_account(make_cluster, 
     plain.parent.mkdir()
     source.tool("pg_dump", "-Fp", "-d", DATABASE, stdout_path=plain)
     proof = proof_path()
-    target = bystander.data_dir / "PWNED"  # type: ignore[attr-defined]
+    target = bystander.data_dir / "PWNED"
     text = plain.read_text()
     trailer = text.rindex("-- PostgreSQL database dump complete")
     program = f"id -un > {proof}; touch {target} 2>/dev/null; echo $? >> {proof}; cat > /dev/null"
