@@ -16,6 +16,7 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -74,14 +75,32 @@ def host_tool(installation: Installation, name: str, *args: str) -> subprocess.C
     return subprocess.run([installation.tool(name), *args], capture_output=True, text=True)
 
 
-def check_complete(result: ScenarioResult, installation: Installation, dump: Path, kind: str) -> None:
+ReadToEnd = Callable[[Path], "subprocess.CompletedProcess[str]"]  # `pg_restore -f /dev/null` over a dump
+
+
+def read_on_host(installation: Installation) -> ReadToEnd:
+    """pg_restore of this host reading a dump to its end (the gate's own backups, taken in the test)."""
+    return lambda dump: host_tool(installation, "pg_restore", "-f", "/dev/null", str(dump))
+
+
+def read_in_copy(cluster: Cluster) -> ReadToEnd:
+    """pg_restore reading a production dump to its end where the copy's own tools run (as its account, or in its
+    container), never as this process: the dump is hostile input. Streamed, or staged when it is a directory."""
+    def read(dump: Path) -> subprocess.CompletedProcess[str]:
+        if dump.is_dir():
+            return cluster.tool("pg_restore", "-f", "/dev/null", cluster.stage_file(dump), check=False)
+        return cluster.tool("pg_restore", "-f", "/dev/null", stdin_path=dump, check=False)
+    return read
+
+
+def check_complete(result: ScenarioResult, read_to_end: ReadToEnd, dump: Path, kind: str) -> None:
     if kind.startswith("plain"):
         tail = dump.read_bytes()[-4096:].decode(errors="replace")
         if PLAIN_TRAILER not in tail:
             result.find("DUMP_TRUNCATED", f"{dump.name} is a plain SQL dump without pg_dump's completion trailer "
                                           f"('{PLAIN_TRAILER}'): it was cut short (psql would restore it with exit 0)")
         return
-    out = host_tool(installation, "pg_restore", "-f", "/dev/null", str(dump))
+    out = read_to_end(dump)
     if "this build does not support compression" in out.stderr:
         raise NotRun(f"{dump.name} is compressed with a method this installation's pg_restore was built without: "
                      f"{' '.join(out.stderr.split())[:160]}")
@@ -228,7 +247,7 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
         with result.step("check", f"the {kind} dump is complete, and holds SQL only"):
             if kind.startswith("plain"):  # before anything reads it further: a hostile script is not run at all
                 refuse_escapes(dump, sql.read_text(errors="replace"))
-            check_complete(result, ctx.installation, sql, kind)
+            check_complete(result, read_in_copy(cluster), sql, kind)
             if kind.startswith("plain"):
                 sql = psql_script.restricted_copy(sql, ctx.workdir / "restore-input-restricted.sql")
             globals_sql = globals_beside(dump)
@@ -242,8 +261,8 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
             cluster.query(f'CREATE DATABASE "{dbname}"')
             if kind.startswith("plain"):
                 out = cluster.tool("psql", "-X", "-q", "-d", dbname, stdin_path=sql, check=False)
-            elif kind == "directory":  # a directory cannot be streamed: pg_restore reads it where it is
-                out = cluster.tool("pg_restore", "-d", dbname, str(dump), check=False)
+            elif kind == "directory":  # a directory cannot be streamed: pg_restore reads it staged for the copy
+                out = cluster.tool("pg_restore", "-d", dbname, cluster.stage_file(dump), check=False)
             else:
                 out = cluster.tool("pg_restore", "-d", dbname, stdin_path=dump, check=False)
             judge_restore_errors(result, out.stderr, out.returncode)

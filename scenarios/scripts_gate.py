@@ -131,13 +131,13 @@ def check_dump(ctx: DrillContext, result: ScenarioResult, found: layouts.Found, 
         if sql.stat().st_size == 0:
             raise DrillFailure("BACKUP_EMPTY", f"{dump.name} decompresses to nothing: its pg_dump wrote nothing (a "
                                                "`pg_dump | gzip` pipeline without pipefail exits 0 when pg_dump fails)")
-        real_backups.check_complete(result, ctx.installation, sql, found.format)
+        real_backups.check_complete(result, real_backups.read_on_host(ctx.installation), sql, found.format)
     else:
         toc = real_backups.host_tool(ctx.installation, "pg_restore", "-l", str(dump))
         named = next((line.split(":", 1)[1].strip() for line in toc.stdout.splitlines() if "dbname:" in line), None)
         if toc.returncode == 0 and named != database:
             raise DrillFailure("BACKUP_WRONG_DATABASE", f"{dump.name} is a dump of database {named!r}, not {database!r}")
-        real_backups.check_complete(result, ctx.installation, dump, found.format)
+        real_backups.check_complete(result, real_backups.read_on_host(ctx.installation), dump, found.format)
     truncated = [f for f in result.findings if f.code == "DUMP_TRUNCATED"]
     if truncated:
         raise DrillFailure("DUMP_TRUNCATED", truncated[0].message)
