@@ -9,7 +9,7 @@ import socket
 import subprocess
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pgdrill.fixtures.secret import redact_tree
@@ -34,7 +34,7 @@ def write_report(path: Path, text: str, private: bool) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _git_commit() -> str | None:

@@ -9,6 +9,7 @@ import time
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.wait import WaitTimeout, poll
+from pgdrill.scenarios.checks import require
 
 
 class ArchivingError(AssertionError):
@@ -110,16 +111,16 @@ def verify_after_recovery(cluster: Cluster, old_timeline: int | None, failed_bef
     old_timeline: the timeline before the disaster (None for a logical restore, where it does not change).
     """
     shown = settings(cluster)
-    assert shown.get("archive_mode") == "on", f"archive_mode is {shown.get('archive_mode')!r} after recovery"
+    require(shown.get("archive_mode") == "on", f"archive_mode is {shown.get('archive_mode')!r} after recovery")
     before = archiver_stats(cluster)["failed_count"] if failed_before is None else failed_before
     segment = switch_and_wait(cluster, timeout=30)
     timeline = int(segment[:8], 16)
     detail = f"segment {segment} archived"
     if old_timeline is not None:
-        assert timeline > old_timeline, f"still on timeline {timeline} after recovery (was {old_timeline})"
+        require(timeline > old_timeline, f"still on timeline {timeline} after recovery (was {old_timeline})")
         history = f"{timeline:08X}.history"
-        assert history in cluster.archived_segments(), f"{history} of the new timeline is not in the archive"
+        require(history in cluster.archived_segments(), f"{history} of the new timeline is not in the archive")
         detail += f" on new timeline {timeline} with {history}"
     after = archiver_stats(cluster)["failed_count"]
-    assert after <= before, f"pg_stat_archiver.failed_count grew from {before} to {after}"
+    require(after <= before, f"pg_stat_archiver.failed_count grew from {before} to {after}")
     return detail + f"; failed_count {after}"

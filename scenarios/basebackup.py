@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -202,8 +202,8 @@ def backup_stop_time(archive_files: list[str], read: Callable[[str], bytes], bac
             continue
         match = re.search(r"STOP TIME: (.+) (UTC|GMT)\s*$", read(name).decode(errors="replace"), re.MULTILINE)
         if match:
-            return datetime.strptime(match.group(1).strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(backup.finished_at, timezone.utc)
+            return datetime.strptime(match.group(1).strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return datetime.fromtimestamp(backup.finished_at, UTC)
 
 
 def start_recovery(cluster: Cluster, dbname: str, timeout: float = 900, already_started: bool = False,

@@ -19,7 +19,7 @@ from pgdrill.fixtures.seed import APP_ROLE
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.writer import HEARTBEAT_TABLE
 from pgdrill.scenarios.catalog import CODES, USER_SCHEMA, Catalog, compare, read_catalog
-from pgdrill.scenarios.checks import Check, NotRun, run_check
+from pgdrill.scenarios.checks import Check, NotRun, require, run_check
 from pgdrill.scenarios.result import DrillFailure
 
 
@@ -150,7 +150,8 @@ def take_snapshot(cluster: Cluster, dbname: str, with_vectors: bool = True) -> S
 
 # ----- the checks --------------------------------------------------------------------------------
 def check_connectivity_and_roles(cluster: Cluster, snap: Snapshot) -> str:
-    assert cluster.scalar("SELECT current_database()", dbname=snap.dbname) == snap.dbname
+    current = cluster.scalar("SELECT current_database()", dbname=snap.dbname)
+    require(current == snap.dbname, f"connected to {current!r}, not {snap.dbname!r}")
     roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
     missing = sorted(snap.roles - roles)
     expect(not missing, "ROLES_MISSING", f"roles missing after recovery: {', '.join(missing)}")
@@ -296,7 +297,7 @@ def check_sqlalchemy(cluster: Cluster, snap: Snapshot) -> str:
             value = conn.execute(text("SELECT 1")).scalar()
     finally:
         engine.dispose()
-    assert value == 1, f"SELECT 1 returned {value!r}"
+    require(value == 1, f"SELECT 1 returned {value!r}")
     return "SQLAlchemy 2 engine: SELECT 1 via text() returned 1"
 
 
@@ -306,7 +307,7 @@ def check_health_urls(urls: tuple[str, ...]) -> str:
     import urllib.request
     for url in urls:
         with urllib.request.urlopen(url, timeout=5) as response:
-            assert response.status == 200, f"{url} answered {response.status}"
+            require(response.status == 200, f"{url} answered {response.status}")
     return f"{len(urls)} health URLs answered 200"
 
 

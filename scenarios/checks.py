@@ -41,3 +41,13 @@ def run_check(name: str, probe: Callable[[], str]) -> Check:
 
 class NotRun(Exception):
     """Raised by a check that cannot run in this installation; the message says why."""
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict that it failed, raised by require(): never an `assert`, which `python -O` removes."""
+
+
+def require(ok: bool, message: str) -> None:
+    """Fail the running check with message unless ok (a verdict that survives `python -O`)."""
+    if not ok:
+        raise CheckFailed(message)

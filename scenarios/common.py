@@ -14,7 +14,7 @@ from pgdrill.fixtures.progress import QUIET, Progress
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
 from pgdrill.scenarios import archiving, checklist
-from pgdrill.scenarios.checks import Check, NotRun, run_check
+from pgdrill.scenarios.checks import Check, NotRun, require, run_check
 from pgdrill.scenarios.measure import measure_rpo
 from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
 from pgdrill.scenarios.targets import Target
@@ -129,7 +129,7 @@ def checksums_offline(cluster: Cluster) -> Check:
             raise DrillFailure("CHECKSUM_FAILURE", f"pg_checksums found corrupt pages: {where}")
         if "checksums are not enabled" in text:
             raise NotRun("data checksums are not enabled in this cluster")
-        assert out.returncode == 0, f"pg_checksums exited {out.returncode}: {' '.join(text.split())[:200]}"
+        require(out.returncode == 0, f"pg_checksums exited {out.returncode}: {' '.join(text.split())[:200]}")
         bad = re.search(r"Bad checksums:\s+(\d+)", text)
         return f"pg_checksums --check: {bad.group(0) if bad else 'clean'}"
     return run_check("data checksums (pg_checksums --check, offline)", probe)

@@ -3,8 +3,8 @@
 Runbook: 1 stop; 2 restore the base backup (Scenario 2 steps 2-3); 3 `cat >` postgresql.auto.conf
 with restore_command and recovery_target_time; 4 recovery.signal; 5 start; 6 monitor; 7 verify
 with `SELECT now()`. Corrections: settings appended, not `cat >` (AUTO_CONF_OVERWRITTEN); the
-target carries an explicit UTC offset and a later commit is archived before recovery
-(PITR_TARGET_SEMANTICS); where recovery stopped is proved by the server's "recovery stopping
+target carries an explicit UTC offset (a bare time is read in the server's TimeZone) and a later commit is
+archived before recovery (recovery stops only at a commit past the target); where recovery stopped is proved by the server's "recovery stopping
 before commit" line and by the markers, exact in both directions (NOW_AS_PITR_PROOF).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
@@ -40,7 +40,7 @@ GAP_SECONDS = 0.3  # between the recovery target and the destructive commit
 
 def format_target(moment: datetime) -> str:
     """recovery_target_time with an explicit offset (a bare time is read in the server's TimeZone)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
 def check_target_after_backup(archive_files: list[str], read: Callable[[str], bytes], backup: BaseBackup,

@@ -35,7 +35,7 @@ from pgdrill.scenarios import (
     timelines,
     unpack,
 )
-from pgdrill.scenarios.checks import FAILED, NotRun, run_check
+from pgdrill.scenarios.checks import FAILED, NotRun, require, run_check
 from pgdrill.scenarios.common import DrillContext, execute
 from pgdrill.scenarios.result import DrillFailure, ScenarioResult
 
@@ -406,8 +406,8 @@ def check_isolated(cluster: Cluster) -> str:
     rules = cluster.query("SELECT type, user_name, auth_method FROM pg_hba_file_rules")
     network = [rule for rule in rules if rule[0] != "local"]
     loose = [rule for rule in network if rule[2] != "scram-sha-256" or rule[1] != [VERIFIER]]
-    assert not loose, f"pg_hba.conf admits more than the drill over the network: {loose}"
-    assert network or listen == "", f"listen_addresses={listen!r} with no network rule"
+    require(not loose, f"pg_hba.conf admits more than the drill over the network: {loose}")
+    require(bool(network) or listen == "", f"listen_addresses={listen!r} with no network rule")
     if network:
         return f"over TCP only {VERIFIER} (scram-sha-256, the run's password); production's logins are refused"
     return f"no TCP (listen_addresses=''), pg_hba.conf: local only, socket in {cluster.host} (0700)"

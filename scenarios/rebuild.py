@@ -4,7 +4,7 @@ Runbook: 1 save the WAL archive out of the container; 2 stop, rm the container, 
 volume; 3 recreate the service with docker-compose; 4 `sleep 30`; 5 restore the base backup; 6 docker
 cp the archive back; 7 PITR; 8 restart dependent services. Corrections: the base backup and the
 saved archive go into the new volumes *before* `up` (the entrypoint would otherwise initdb a new
-system: REBUILD_INITDB_BEFORE_RESTORE), readiness is a real write, not `sleep 30`, the archive is
+system whose WAL the old archive cannot continue), readiness is a real write, not `sleep 30`, the archive is
 chowned to postgres after the copy (ARCHIVE_NOT_ON_VOLUME), and the dependent service is really
 restarted and its /health really asked.
 """

@@ -14,7 +14,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pgdrill.scenarios.basebackup import DrillFailure, check_archive_continuity, next_segment
@@ -62,7 +62,7 @@ def simulate_year(root: Path, days: int = 365) -> Year:
     _touch(year.archive / "00000001.history", year.now - days * DAY)
     for day in range(days):
         moment = year.now - (days - day) * DAY + 2 * 3600
-        stamp = datetime.fromtimestamp(moment, timezone.utc)
+        stamp = datetime.fromtimestamp(moment, UTC)
         _touch(year.dumps / f"backup_{stamp:%Y%m%d_%H%M%S}.dump", moment, "dump")
         if stamp.weekday() == 6:
             name = f"{segment}.00000028.backup"

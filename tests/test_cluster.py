@@ -15,8 +15,6 @@ import pytest
 
 from pgdrill.fixtures.runstate import NotOurs, RunDir, assert_ours, sweep_stale
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def postmaster_pid(cluster) -> int:
     return int((cluster.data_dir / "postmaster.pid").read_text().splitlines()[0])
@@ -46,7 +44,7 @@ def test_two_clusters_started_in_parallel_get_different_ports(cluster_factory):
 
 def test_port_claims_are_exclusive_across_processes(tmp_path):
     script = textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(ROOT)!r})
+        import sys
         from pathlib import Path
         from pgdrill.fixtures.ports import claim_port
         print(" ".join(str(claim_port(Path({str(tmp_path)!r})).port) for _ in range(150)), flush=True)
@@ -78,7 +76,7 @@ def runs_root(pgdrill_run):
 def test_killed_run_is_swept_at_next_start(runs_root):
     """A run killed with SIGKILL leaves a server and a directory; the next start's sweep removes both."""
     script = textwrap.dedent(f"""
-        import sys, os, time; sys.path.insert(0, {str(ROOT)!r})
+        import time
         from pathlib import Path
         from pgdrill.fixtures.config import resolve
         from pgdrill.fixtures.installation import discover

@@ -8,7 +8,7 @@ The healthy direction is the monthly drill itself (drills/test_monthly.py) plus 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -257,7 +257,7 @@ def shifted(seconds: float):
     """A pitr_settings hook: the server is sent `seconds` away from the target the drill judges by."""
     def hook(settings):
         target = datetime.strptime(settings["recovery_target_time"], "%Y-%m-%d %H:%M:%S.%f+00")
-        moved = (target + timedelta(seconds=seconds)).replace(tzinfo=timezone.utc)
+        moved = (target + timedelta(seconds=seconds)).replace(tzinfo=UTC)
         return {**settings, "recovery_target_time": pitr.format_target(moved)}
     return hook
 

@@ -202,3 +202,25 @@ def test_physical_forecast_grows_replay_with_wal_not_size():
     assert assumed.parts["production_wal_bytes"] == 5e9 and "assumed" in assumed.parts["wal_volume"]
     flat = [dict(p, replay_seconds=1.0) for p in points]
     assert forecast_physical("pitr", flat, 1e10, None, "10 GB", 900).verdict.startswith("not forecastable: the replay")
+
+
+def test_compose_environment_gives_back_what_the_user_had(monkeypatch):
+    """docker-compose reads its values from os.environ: afterwards each is as it was, a user's DOCKER_HOST included."""
+    import os
+
+    from pgdrill.fixtures.compose import environment
+    monkeypatch.setenv("DOCKER_HOST", "tcp://the-users-engine:2375")
+    monkeypatch.delenv("PGDRILL_IMAGE", raising=False)
+    with environment({"DOCKER_HOST": "unix:///var/run/docker.sock", "PGDRILL_IMAGE": "image"}):
+        assert os.environ["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert os.environ["DOCKER_HOST"] == "tcp://the-users-engine:2375" and "PGDRILL_IMAGE" not in os.environ
+
+
+def test_a_verdict_survives_python_O():
+    """require() raises whatever the interpreter's optimisation level: a check that must be able to fail can."""
+    import subprocess
+    import sys
+    code = ("from pgdrill.scenarios.checks import run_check, require\n"
+            "print(run_check('x', lambda: require(False, 'broken') or 'ok').status)")
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "failed"
