@@ -15,6 +15,7 @@ from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
 from pgdrill.scenarios import archiving, checklist
 from pgdrill.scenarios.checks import Check, NotRun, require, run_check
+from pgdrill.scenarios.faults import Faults
 from pgdrill.scenarios.measure import measure_rpo
 from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
 from pgdrill.scenarios.targets import Target
@@ -24,9 +25,7 @@ from pgdrill.scenarios.targets import Target
 class DrillContext:
     """Everything a scenario needs from outside: where clusters come from, targets, knobs, faults.
 
-    faults maps an injection point ("after_backup", "after_disaster", "before_start", "before_verify",
-    "pitr_target", "pitr_settings", "restore_command", "restore_options", "after_restore",
-    "restored_settings") to a callable the self-tests use to break recovery on purpose.
+    faults holds the typed hooks the self-tests use to break recovery on purpose (scenarios/faults.py).
     """
 
     make_cluster: Callable[..., Cluster]
@@ -44,16 +43,12 @@ class DrillContext:
     max_expansion: float = 200.0  # --max-expansion: a compressed backup file's bound, as a multiple of its size
     progress: Progress = QUIET  # live lines for long steps (terminal only)
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
-    faults: dict[str, Callable] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
     closers: list[Callable[[], object]] = field(default_factory=list)
 
     def result(self, scenario_id: str, number: int) -> ScenarioResult:
         target = self.targets[scenario_id]
         return ScenarioResult(scenario_id, number, self.backend, target.rto_seconds, target.rpo_seconds)
-
-    def fault(self, point: str, *args):
-        hook = self.faults.get(point)
-        return hook(*args) if hook else None
 
 
 class Workload:

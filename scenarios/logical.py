@@ -80,7 +80,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("backup", "pg_dump -t agents -t goals agentic_platform (selected tables)"):
             cluster.tool("pg_dump", "-t", "agents", "-t", "goals", "-d", DATABASE, stdout_path=ctx.workdir / "tables.sql")
         result.facts["dump_bytes"] = dump.stat().st_size
-        ctx.fault("after_backup", dump)
+        if ctx.faults.after_dump:
+            ctx.faults.after_dump(dump)
         time.sleep(ctx.load_seconds / 2)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
         result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
@@ -99,7 +100,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
             restore_globals(cluster, globals_sql)
         with result.step("step 3", "pg_restore --exit-on-error"):
             time.sleep(ctx.restore_delay)
-            extra = ctx.fault("restore_options") or []  # a self-test restores --no-owner / --no-privileges
+            extra = ctx.faults.restore_options() if ctx.faults.restore_options else []  # --no-owner ...
             settings, log_from = index_build_settings(ctx.restore_memory), cluster.log_size()
             with ctx.progress.watch(cluster, "pg_restore", copy_and_index, DATABASE):
                 out = restore_dump(cluster, dump, ctx.restore_jobs, *extra, settings=settings | HEAR_NOTICES)
@@ -114,7 +115,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
         t1 = wait_until_writable(cluster, DATABASE)
         result.rto_seconds = round(t1 - t0, 3)
         result.phases = {"restore": round(t1 - t0, 3)}
-        ctx.fault("before_verify", cluster)
+        if ctx.faults.before_verify:
+            ctx.faults.before_verify(cluster)
         with result.step("step 4", "verify restoration (recovery verification checklist)"):
             verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
             workload.judge(result, cluster)

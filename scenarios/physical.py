@@ -32,7 +32,8 @@ ARCHIVED_SEGMENTS_AFTER_BACKUP = 3  # so that replay must fetch WAL through rest
 
 def restore_command(ctx: DrillContext, cluster: Cluster) -> str:
     """The runbook's restore_command (a self-test may swap in a broken one)."""
-    return ctx.fault("restore_command", cluster) or f"cp {cluster.archive_location}/%f %p"
+    hook = ctx.faults.restore_command
+    return hook(cluster) if hook else f"cp {cluster.archive_location}/%f %p"
 
 
 def archive_segments_after_backup(ctx: DrillContext, result: ScenarioResult, cluster: Cluster) -> list[float]:
@@ -70,7 +71,8 @@ def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster
     result.evidence["pg_basebackup -Ft -z -P --checkpoint=fast"] = backup.output
     result.facts["basebackup_seconds"] = round(backup.seconds, 3)
     result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
-    ctx.fault("after_backup", backup, cluster)
+    if ctx.faults.after_base_backup:
+        ctx.faults.after_base_backup(backup, cluster)
     with result.step("backup", "pg_verifybackup against backup_manifest"):
         check = run_check("base backup verified (pg_verifybackup)", lambda: basebackup.verify(cluster, backup))
     return backup, check
@@ -97,7 +99,8 @@ def restore_files(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, b
         archived = cluster.archived_segments()
     with result.step("step 3", "extract base.tar.gz into the data directory and pg_wal.tar.gz into pg_wal/"):
         basebackup.extract(cluster, backup)
-    ctx.fault("before_start", cluster)
+    if ctx.faults.before_start:
+        ctx.faults.before_start(cluster)
     with result.step("step 4", "create recovery.signal"):
         cluster.write_data_file("recovery.signal", "")
     with result.step("step 5", "append restore_command (and targets) to postgresql.auto.conf, not recovery.conf"):
@@ -173,7 +176,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
 
         t0 = time.time()
         lose_data_directory(result, cluster)
-        ctx.fault("after_disaster", cluster, backup)
+        if ctx.faults.after_disaster:
+            ctx.faults.after_disaster(cluster, backup)
         archived = restore_files(ctx, result, cluster, backup, {})
         t_files = time.time()
         log_from = cluster.log_size()
@@ -185,7 +189,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
             replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
             record_wal_replayed(result, cluster.log_since(log_from), backup)
         reset_recovery_settings(result, cluster)
-        ctx.fault("before_verify", cluster)
+        if ctx.faults.before_verify:
+            ctx.faults.before_verify(cluster)
         with result.step("step 8", "verify (recovery verification checklist)"):
             verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
 

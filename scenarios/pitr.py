@@ -94,11 +94,13 @@ def run(ctx: DrillContext) -> ScenarioResult:
         workload.stop_and_sample()
         with result.step("pre-check", "archive a commit later than the target (pg_switch_wal, wait for the archiver)"):
             bound_physical_rpo(ctx, result, [archiving.timed_switch(cluster, timeout=60)])
-        target = ctx.fault("pitr_target", target, backup) or target
+        if ctx.faults.pitr_target:
+            target = ctx.faults.pitr_target(target, backup)
         result.facts.update(recovery_target_time=format_target(target), destructive_commit_after=str(disaster_at))
         check_target_after_backup(cluster.archived_segments(), cluster.read_archive_file, backup, target)
         settings = {"recovery_target_time": format_target(target), "recovery_target_action": "promote"}
-        settings = ctx.fault("pitr_settings", settings) or settings  # a self-test sends the server elsewhere
+        if ctx.faults.pitr_settings:  # a self-test sends the server elsewhere
+            settings = ctx.faults.pitr_settings(settings)
         restore_files(ctx, result, cluster, backup, settings)
         t_files = time.time()
         log_from = cluster.log_size()
@@ -109,7 +111,8 @@ def run(ctx: DrillContext) -> ScenarioResult:
         record_wal_replayed(result, cluster.log_since(log_from), backup)
         prove_now_is_no_proof(result, cluster, target)
         reset_recovery_settings(result, cluster)
-        ctx.fault("before_verify", cluster)
+        if ctx.faults.before_verify:
+            ctx.faults.before_verify(cluster)
         with result.step("step 7", "verify: where recovery stopped, markers exact around the target, checklist"):
             verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
                        backup_check=backup_check)

@@ -267,7 +267,8 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
                 out = cluster.tool("pg_restore", "-d", dbname, stdin_path=dump, check=False)
             judge_restore_errors(result, out.stderr, out.returncode)
         result.rto_seconds = round(wait_until_writable(cluster, dbname) - t0, 3)
-        ctx.fault("after_restore", dump)
+        if ctx.faults.after_restore:
+            ctx.faults.after_restore(dump)
         with result.step("verify", "restored content, age, and the source left untouched"):
             result.checks.append(run_check("no production login reaches the copy over the network",
                                            lambda: check_isolated(cluster)))
@@ -521,7 +522,8 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's
             if target:
                 settings.update(recovery_target_time=target, recovery_target_action="promote")
-            settings = ctx.fault("restored_settings", settings) or settings
+            if ctx.faults.restored_settings:
+                settings = ctx.faults.restored_settings(settings)
             cluster.write_auto_conf(settings, append=True)
         archived = cluster.archived_segments()
         log_from = cluster.log_size()

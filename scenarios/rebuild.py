@@ -98,7 +98,8 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             prove_exec_on_stopped_container(result, cluster)
             cluster.remove_container()
             cluster.remove_volumes()
-        ctx.fault("after_disaster", cluster, saved)
+        if ctx.faults.after_rebuild_disaster:
+            ctx.faults.after_rebuild_disaster(cluster, saved)
         with result.step("step 5-6", "new volumes; base backup and saved archive restored into them before `up`"):
             cluster.create_volumes()
             basebackup.extract(cluster, backup)
@@ -119,7 +120,8 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
         reset_recovery_settings(result, cluster)
         with result.step("step 8", "restart dependent services and ask their /health"):
             app.start()
-        ctx.fault("before_verify", cluster)
+        if ctx.faults.before_verify:
+            ctx.faults.before_verify(cluster)
         with result.step("verify", "recovery verification checklist, with the application's health URL"):
             verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
             loss_without_saved_archive(result, workload, backup)

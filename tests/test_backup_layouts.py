@@ -180,7 +180,7 @@ def test_a_restore_command_that_cannot_read_the_archive_ends_recovery_early(sour
     the archive it never replayed (the same proof as Scenario 2's)."""
     where = drill_context.workdir / "unreadable"
     archive = backup_with_segments(source, where)
-    drill_context.faults["restored_settings"] = lambda settings: {
+    drill_context.faults.restored_settings = lambda settings: {
         **settings, "restore_command": settings["restore_command"].replace("%f %p", "%f.gz %p")}
     result = real_backups.restore_base(drill_context, only(where)["physical"], archive, None)
     assert "RECOVERY_ENDED_EARLY" in {f.code for f in result.findings}, result.explain()

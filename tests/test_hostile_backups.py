@@ -44,6 +44,24 @@ def proof_path() -> Path:
     return Path("/tmp") / f"pgdrill-proof-{uuid.uuid4().hex[:8]}"
 
 
+def physical_set(source, workdir: Path) -> tuple[Path, Path]:
+    """(the backup directory, the set in it) scripts/backup.sh --physical-only wrote from source."""
+    backups = workdir / "backups"
+    backups.mkdir()
+    env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
+    out = subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True, check=True)
+    return backups, Path(out.stdout.strip())
+
+
+def archive_copy(source, dest: Path) -> Path:
+    """The source's WAL archive, up to a freshly switched segment, copied through the cluster contract."""
+    archiving.switch_and_wait(source)
+    dest.mkdir()
+    for name in source.archive_listing():
+        (dest / name).write_bytes(source.read_archive_file(name))
+    return dest
+
+
 def found(path: Path) -> layouts.Found:
     fmt = layouts.classify_file(path)
     assert fmt, f"{path} is not recognised as a dump"
@@ -197,16 +215,8 @@ def test_file_level_backup_carrying_production_commands(make_cluster, drill_cont
     source.query(f"CREATE SUBSCRIPTION to_production CONNECTION 'host=127.0.0.1 port={listener.port} "
                  f"dbname=x connect_timeout=2' PUBLICATION p WITH (connect = false)", dbname=DATABASE)
     source.query("ALTER SUBSCRIPTION to_production ENABLE", dbname=DATABASE)  # its worker retries, refused
-    backups = drill_context.workdir / "backups"
-    backups.mkdir()
-    env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
-    set_dir = Path(subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True,
-                                  check=True).stdout.strip())
-    archiving.switch_and_wait(source)
-    archive = drill_context.workdir / "archive"
-    archive.mkdir()
-    for name in source.archive_listing():
-        (archive / name).write_bytes(source.read_archive_file(name))
+    backups, set_dir = physical_set(source, drill_context.workdir)
+    archive = archive_copy(source, drill_context.workdir / "archive")
     source.crash()  # production's subscriber is gone; from here on the listener hears only the restored copy
     copy = file_level_copy(set_dir, drill_context.workdir / "file-level" / "base")
     proof = proof_path()
@@ -322,11 +332,7 @@ def test_an_archived_segment_is_capped_at_its_size(tmp_path):
 @pytest.mark.both_backends
 def test_a_real_base_backup_with_a_fifo_added_is_not_extracted(make_cluster, drill_context):
     source = make_cluster("fifo-source")
-    backups = drill_context.workdir / "backups"
-    backups.mkdir()
-    env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
-    set_dir = Path(subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True,
-                                  check=True).stdout.strip())
+    backups, set_dir = physical_set(source, drill_context.workdir)
     base = next(set_dir.rglob("base.tar.gz"))
     with tarfile.open(base) as tar:
         members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]
@@ -350,17 +356,9 @@ def test_a_tablespace_is_restored_inside_the_run(make_cluster, drill_context):
         source.query(f"CREATE TABLESPACE production_ts LOCATION '{location}'")
         source.query("CREATE TABLE in_tablespace TABLESPACE production_ts AS SELECT g FROM generate_series(1, 5000) g",
                      dbname=DATABASE)
-        backups = drill_context.workdir / "backups"
-        backups.mkdir()
-        env = {**source.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(backups)}
-        set_dir = Path(subprocess.run([str(BACKUP), "--physical-only"], env=env, capture_output=True, text=True,
-                                      check=True).stdout.strip())
+        backups, set_dir = physical_set(source, drill_context.workdir)
         assert any(layouts_name.name.split(".")[0].isdigit() for layouts_name in set_dir.rglob("*.tar.gz"))
-        archiving.switch_and_wait(source)
-        archive = drill_context.workdir / "archive"
-        archive.mkdir()
-        for name in source.archive_listing():
-            (archive / name).write_bytes(source.read_archive_file(name))
+        archive = archive_copy(source, drill_context.workdir / "archive")
         source.stop()
         before = real_backups.fingerprint(Path(location)) if Path(location).is_dir() else None
 

@@ -147,14 +147,14 @@ def test_dump_with_an_unpopulated_materialized_view(source, drill_context):
 
 def test_source_changed_during_the_test(source, drill_context):
     dump = dump_of(source, drill_context.workdir, "touched")
-    drill_context.faults["after_restore"] = lambda path: os.utime(path, (time.time(), time.time() + 60))
+    drill_context.faults.after_restore = lambda path: os.utime(path, (time.time(), time.time() + 60))
     result = real_backups.restore_dump(drill_context, as_found(dump))
     assert "SOURCE_MODIFIED" in codes(result), result.explain()
 
 
 def test_restored_server_pointed_at_the_source_archive(taken, drill_context):
     set_dir, archive = taken
-    drill_context.faults["restored_settings"] = lambda settings: {
+    drill_context.faults.restored_settings = lambda settings: {
         **settings, "archive_command": f"test ! -f {archive}/%f && cp %p {archive}/%f"}
     result = real_backups.restore_base(drill_context, layouts.find_backups(set_dir.parent)["physical"], archive, None)
     assert "SOURCE_ARCHIVE_TARGETED" in codes(result), result.explain()

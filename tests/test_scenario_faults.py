@@ -51,19 +51,19 @@ def test_hnsw_build_that_outgrew_the_restore_memory(drill_context):
 def test_truncated_dump(drill_context):
     def truncate(dump):
         os.truncate(dump, dump.stat().st_size // 2)
-    drill_context.faults["after_backup"] = truncate
+    drill_context.faults.after_dump = truncate
     assert_fails_with(logical.run(drill_context), "DUMP_TRUNCATED", "the dump is truncated or corrupt")
 
 
 def test_sequence_set_behind_max_id(drill_context):
-    drill_context.faults["before_verify"] = lambda cluster: cluster.query(
+    drill_context.faults.before_verify = lambda cluster: cluster.query(
         "SELECT setval(pg_get_serial_sequence('tasks', 'id'), 5)", dbname=DATABASE)
     result = logical.run(drill_context)
     assert_fails_with(result, "SEQUENCE_BEHIND", "public.tasks_id_seq is at 5 but max(public.tasks.id) is")
 
 
 def test_rows_deleted_between_snapshot_and_verification(drill_context):
-    drill_context.faults["before_verify"] = lambda cluster: cluster.query(
+    drill_context.faults.before_verify = lambda cluster: cluster.query(
         "DELETE FROM tasks WHERE id <= 10", dbname=DATABASE)
     result = logical.run(drill_context)
     assert_fails_with(result, "DATA_MISMATCH", "public.tasks has")
@@ -71,7 +71,7 @@ def test_rows_deleted_between_snapshot_and_verification(drill_context):
 
 # ----- Scenario 2 --------------------------------------------------------------------------------
 def more_segments(count: int):
-    """An after_backup hook: commit and archive `count` more WAL segments, so the archive has a middle."""
+    """An after_base_backup hook: commit and archive `count` more WAL segments, so the archive has a middle."""
     def hook(backup, cluster):
         for n in range(count):
             cluster.query("INSERT INTO dr_heartbeat (seq) VALUES (%s)", (-1 - n,), dbname=DATABASE)
@@ -85,27 +85,27 @@ def middle_segment(cluster, backup) -> str:
 
 
 def test_missing_middle_wal_segment(drill_context):
-    drill_context.faults["after_backup"] = more_segments(3)
+    drill_context.faults.after_base_backup = more_segments(3)
     removed = []
 
     def remove(cluster, backup):
         name = middle_segment(cluster, backup)
         cluster.remove_archive_file(name)
         removed.append(name)
-    drill_context.faults["after_disaster"] = remove
+    drill_context.faults.after_disaster = remove
     result = physical.run(drill_context)
     assert_fails_with(result, "WAL_SEGMENT_MISSING", f"WAL segment {removed[0]} is missing from the archive")
 
 
 def test_corrupted_wal_segment(drill_context):
-    drill_context.faults["after_backup"] = more_segments(3)
+    drill_context.faults.after_base_backup = more_segments(3)
     corrupted = []
 
     def corrupt(cluster, backup):
         name = middle_segment(cluster, backup)
         cluster.patch_archive_file(name, 200, b"\xa5" * 400)
         corrupted.append(name)
-    drill_context.faults["after_disaster"] = corrupt
+    drill_context.faults.after_disaster = corrupt
     result = physical.run(drill_context)
     assert_fails_with(result, "WAL_CORRUPT", f"archived WAL segment {corrupted[0]} is corrupt")
 
@@ -116,7 +116,7 @@ def test_zeroed_bytes_inside_base_tar_gz(drill_context):
         with open(path, "r+b") as handle:
             handle.seek(path.stat().st_size // 2)
             handle.write(b"\0" * 64)
-    drill_context.faults["after_backup"] = zero
+    drill_context.faults.after_base_backup = zero
     result = physical.run(drill_context)
     assert_fails_with(result, "BASEBACKUP_CORRUPT", "base.tar.gz is corrupt")
     verified = next(c for c in result.checks if c.name.startswith("base backup verified")) if result.checks else None
@@ -131,14 +131,14 @@ def test_corrupted_heap_page_in_restored_data_directory(drill_context):
 
     def corrupt(cluster):
         cluster.patch_data_file(where["path"], 8192 + 1000, b"\x5a" * 64)  # inside block 1, past the page header
-    drill_context.faults["after_backup"] = locate
-    drill_context.faults["before_start"] = corrupt
+    drill_context.faults.after_base_backup = locate
+    drill_context.faults.before_start = corrupt
     result = physical.run(drill_context)
     assert_fails_with(result, "CHECKSUM_FAILURE", f"{where['path']} block 1")
 
 
 def test_healthy_physical_restore_passes(drill_context):
-    drill_context.faults["after_backup"] = more_segments(2)
+    drill_context.faults.after_base_backup = more_segments(2)
     result = physical.run(drill_context)
     assert result.status == "passed", result.explain()
     assert result.facts["archived_segments_checked"] >= 3
@@ -146,13 +146,13 @@ def test_healthy_physical_restore_passes(drill_context):
 
 # ----- Scenario 3 --------------------------------------------------------------------------------
 def test_pitr_target_later_than_archive_end(drill_context):
-    drill_context.faults["pitr_target"] = lambda target, backup: target + timedelta(hours=1)
+    drill_context.faults.pitr_target = lambda target, backup: target + timedelta(hours=1)
     result = pitr.run(drill_context)
     assert_fails_with(result, "PITR_TARGET_AFTER_ARCHIVE_END", "recovery ended before configured recovery target")
 
 
 def test_pitr_target_before_base_backup(drill_context):
-    drill_context.faults["pitr_target"] = lambda target, backup: target - timedelta(minutes=10)
+    drill_context.faults.pitr_target = lambda target, backup: target - timedelta(minutes=10)
     result = pitr.run(drill_context)
     assert_fails_with(result, "PITR_TARGET_BEFORE_BACKUP", "lies before the base backup's consistency point")
 
@@ -161,7 +161,7 @@ def test_pitr_target_before_base_backup(drill_context):
 @pytest.mark.parametrize("option, code", [("--no-owner", "OWNERSHIP_MISMATCH"),
                                           ("--no-privileges", "PRIVILEGES_MISMATCH")])
 def test_restore_without_owners_or_privileges(drill_context, option, code):
-    drill_context.faults["restore_options"] = lambda: [option]
+    drill_context.faults.restore_options = lambda: [option]
     result = logical.run(drill_context)
     assert_fails_with(result, code, "differ")
     assert "DATA_MISMATCH" not in error_codes(result), "every row came back: only the catalog items can see this"
@@ -171,7 +171,7 @@ def test_restore_without_owners_or_privileges(drill_context, option, code):
 def test_broken_restore_command_is_recovery_ended_early(drill_context):
     """restore_command that cannot read the archive (the name a gzip archive would need): PostgreSQL replays
     the backup's own WAL, says "redo done" and promotes; the drill names the segment it never replayed."""
-    drill_context.faults["restore_command"] = lambda cluster: f"cp {cluster.archive_location}/%f.gz %p"
+    drill_context.faults.restore_command = lambda cluster: f"cp {cluster.archive_location}/%f.gz %p"
     result = physical.run(drill_context)
     assert_fails_with(result, "RECOVERY_ENDED_EARLY", "were never replayed, and the server promoted anyway")
     assert "ARCHIVED_DATA_LOST" in error_codes(result), result.explain()
@@ -204,7 +204,7 @@ def test_rpo_bound_over_the_target_fails_although_the_drill_lost_little(drill_co
 
 # ----- every other way a recovery can go wrong, each with its finding --------------------------------
 def test_restore_that_errors_for_another_reason_than_truncation(drill_context):
-    drill_context.faults["restore_options"] = lambda: ["--role=pgdrill_no_such_role"]
+    drill_context.faults.restore_options = lambda: ["--role=pgdrill_no_such_role"]
     assert_fails_with(logical.run(drill_context), "RESTORE_FAILED", "pg_restore --exit-on-error stopped with")
 
 
@@ -212,36 +212,36 @@ def test_globals_dump_that_does_not_restore(drill_context):
     def spoil(dump):
         with open(dump.parent / "globals.sql", "a") as handle:
             handle.write("CREATE ROLE;\n")  # what a hand-edited globals file can hold
-    drill_context.faults["after_backup"] = spoil
+    drill_context.faults.after_dump = spoil
     assert_fails_with(logical.run(drill_context), "ROLES_RESTORE_FAILED", "restoring roles from globals.sql failed")
 
 
 def test_every_marker_lost_makes_the_rpo_a_lower_bound(drill_context):
-    drill_context.faults["before_verify"] = lambda cluster: cluster.query("DELETE FROM dr_heartbeat", dbname=DATABASE)
+    drill_context.faults.before_verify = lambda cluster: cluster.query("DELETE FROM dr_heartbeat", dbname=DATABASE)
     result = logical.run(drill_context)
     assert "RPO_LOWER_BOUND" in {f.code for f in result.findings if f.severity == "warning"}, result.explain()
     assert result.lost_acknowledged_transactions == result.facts["acknowledged"]
 
 
 def test_restored_server_that_cannot_start(drill_context):
-    drill_context.faults["before_start"] = lambda cluster: cluster.write_data_file(
+    drill_context.faults.before_start = lambda cluster: cluster.write_data_file(
         "postgresql.auto.conf", "shared_buffers = 'plenty'\n", append=True)
     assert_fails_with(physical.run(drill_context), "SERVER_DID_NOT_START", "the restored server did not start")
 
 
 def test_recovery_conf_left_in_the_data_directory(drill_context):
-    drill_context.faults["before_start"] = lambda cluster: cluster.write_data_file(
+    drill_context.faults.before_start = lambda cluster: cluster.write_data_file(
         "recovery.conf", "restore_command = 'cp /nowhere/%f %p'\n")
     assert_fails_with(physical.run(drill_context), "RECOVERY_CONF_UNSUPPORTED", "recovery.conf is not supported")
 
 
 def test_archived_segment_cut_short(drill_context):
-    drill_context.faults["after_backup"] = more_segments(3)
+    drill_context.faults.after_base_backup = more_segments(3)
 
     def cut(cluster, backup):
         name = middle_segment(cluster, backup)
         cluster.write_archive_file(name, cluster.read_archive_file(name)[: 4 * 1024 * 1024])
-    drill_context.faults["after_disaster"] = cut
+    drill_context.faults.after_disaster = cut
     assert_fails_with(physical.run(drill_context), "WAL_UNREADABLE", "is not a whole segment of 16777216 bytes")
 
 
@@ -249,7 +249,7 @@ def test_writer_failing_before_the_disaster(drill_context):
     def block_writes(backup, cluster):
         cluster.query("ALTER TABLE dr_heartbeat ADD CONSTRAINT pgdrill_stop CHECK (seq < 0) NOT VALID",
                       dbname=DATABASE)
-    drill_context.faults["after_backup"] = block_writes
+    drill_context.faults.after_base_backup = block_writes
     assert_fails_with(physical.run(drill_context), "WORKLOAD_FAILED", "the ack writer failed before the disaster")
 
 
@@ -263,17 +263,17 @@ def shifted(seconds: float):
 
 
 def test_pitr_that_went_past_the_target(drill_context):
-    drill_context.faults["pitr_settings"] = shifted(0.2)  # markers after the target, not yet the destruction
+    drill_context.faults.pitr_settings = shifted(0.2)  # markers after the target, not yet the destruction
     assert_fails_with(pitr.run(drill_context), "PITR_OVERSHOT", "committed after the target are present")
 
 
 def test_pitr_that_stopped_short_of_the_target(drill_context):
-    drill_context.faults["pitr_settings"] = shifted(-0.6)
+    drill_context.faults.pitr_settings = shifted(-0.6)
     assert_fails_with(pitr.run(drill_context), "PITR_MISSED_COMMITS", "committed at or before the target are missing")
 
 
 def test_pitr_whose_stop_the_server_never_confirmed(drill_context):
-    drill_context.faults["pitr_settings"] = lambda settings: {"recovery_target": "immediate",
+    drill_context.faults.pitr_settings = lambda settings: {"recovery_target": "immediate",
                                                               "recovery_target_action": "promote"}
     result = pitr.run(drill_context)
     assert_fails_with(result, "PITR_STOP_UNCONFIRMED", "did not log 'recovery stopping before commit")

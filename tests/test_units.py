@@ -224,3 +224,11 @@ def test_a_verdict_survives_python_O():
             "print(run_check('x', lambda: require(False, 'broken') or 'ok').status)")
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "failed"
+
+
+def test_a_misspelled_fault_hook_is_an_error_not_a_fault_skipped():
+    from pgdrill.scenarios.faults import Faults
+    faults = Faults()
+    faults.before_start = lambda cluster: None
+    with pytest.raises(AttributeError):
+        faults.befor_start = lambda cluster: None
