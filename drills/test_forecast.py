@@ -11,6 +11,7 @@ import pytest
 
 from drills.test_monthly import SCENARIOS
 from pgdrill.reports.summary import FORECAST_PROPERTY
+from pgdrill.scenarios.faults import Faults
 from pgdrill.scenarios.forecast import forecast, forecast_physical
 from pgdrill.scenarios.hnsw import measure_knee
 
@@ -30,7 +31,7 @@ def test_rto_forecast(scenario_id, drill_context, drill_config, request):
     for factor in SCALE_FACTORS:
         scale = drill_config.seed_scale * factor
         ctx = replace(drill_context, make_cluster=lambda name, scale=scale, **kw: drill_context.make_cluster(
-            name, scale=scale, **kw), workdir=drill_context.workdir / f"scale-{factor}", closers=[], faults={})
+            name, scale=scale, **kw), workdir=drill_context.workdir / f"scale-{factor}", closers=[], faults=Faults())
         ctx.workdir.mkdir()
         result = module.run(ctx)
         assert result.status == "passed", f"the measurement at scale {scale:g} failed:\n{result.explain()}"

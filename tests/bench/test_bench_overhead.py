@@ -20,6 +20,7 @@ import pytest
 
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
 from pgdrill.scenarios import logical
+from pgdrill.scenarios.faults import Faults
 
 SCALE = float(os.environ.get("PGDRILL_OVERHEAD_SCALE", "1"))
 ROUNDS = int(os.environ.get("PGDRILL_OVERHEAD_ROUNDS", "3"))
@@ -48,7 +49,7 @@ def test_recovery_steps_cost_no_more_than_the_raw_commands(benchmark, drill_cont
     raw_cluster = ctx.make_cluster("overhead-raw")
     suite, raw = [], []
     for _ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike
-        result = logical.run(replace(ctx, closers=[], faults={}))
+        result = logical.run(replace(ctx, closers=[], faults=Faults()))
         assert result.status == "passed", result.explain()
         suite.append(result.rto_seconds)
         raw.append(round(raw_restore_seconds(raw_cluster, ctx.workdir, ctx.restore_jobs, ctx.restore_memory), 3))
