@@ -20,7 +20,7 @@ from typing import NoReturn
 from pgdrill.fixtures.contract import Cluster, ServerDied, TarError
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.scenarios.checks import NotRun
-from pgdrill.scenarios.result import DrillFailure
+from pgdrill.scenarios.result import DrillFailure, ScenarioResult
 
 SEGMENT_SIZE = 16 * 1024 * 1024
 SEGMENTS_PER_XLOGID = 0x100000000 // SEGMENT_SIZE
@@ -233,3 +233,19 @@ def raise_startup_failure(log: str) -> NoReturn:
     fatal = [line for line in log.splitlines() if "FATAL" in line or "PANIC" in line]
     raise DrillFailure("SERVER_DID_NOT_START", "the restored server did not start: "
                        + (fatal[-1] if fatal else "no FATAL in the log")) from None
+
+
+RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")
+
+
+def reset_recovery_settings(result: ScenarioResult, cluster: Cluster, step: str = "step 7b") -> None:
+    """After promotion: ALTER SYSTEM RESET the recovery settings so they do not leak into later base backups
+    (RUNBOOK-DEFECTS: AUTO_CONF_OVERWRITTEN's fix), whichever way the backup was restored."""
+    with result.step(step, "ALTER SYSTEM RESET restore_command and recovery targets"):
+        with cluster.connect() as conn:
+            for name in RECOVERY_SETTINGS:
+                conn.execute(f"ALTER SYSTEM RESET {name}")
+            conn.execute("SELECT pg_reload_conf()")
+        left = cluster.query("SELECT name FROM pg_file_settings WHERE sourcefile LIKE '%%postgresql.auto.conf' "
+                             "AND name = ANY(%s)", (list(RECOVERY_SETTINGS),))
+        result.facts["recovery_settings_left"] = sorted(row[0] for row in left)  # [] once reset

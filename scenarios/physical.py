@@ -24,7 +24,6 @@ from pgdrill.scenarios.replay import format_lsn, segment_end_lsn
 from pgdrill.scenarios.result import INFO, ScenarioResult
 
 SCENARIO = "physical_restore"
-RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")
 
 
 ARCHIVED_SEGMENTS_AFTER_BACKUP = 3  # so that replay must fetch WAL through restore_command
@@ -108,15 +107,6 @@ def restore_files(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, b
     return archived
 
 
-def reset_recovery_settings(result: ScenarioResult, cluster: Cluster) -> None:
-    """After promotion: ALTER SYSTEM RESET the recovery settings so they do not leak into later backups."""
-    with result.step("step 7b", "ALTER SYSTEM RESET restore_command and recovery targets"):
-        with cluster.connect() as conn:
-            for name in RECOVERY_SETTINGS:
-                conn.execute(f"ALTER SYSTEM RESET {name}")
-            conn.execute("SELECT pg_reload_conf()")
-
-
 def judge_physical_loss(result: ScenarioResult, workload: Workload, present: set[int], archived_end_lsn: int) -> None:
     """Lost markers whose WAL was archived are real data loss; those only in unarchived WAL are expected."""
     lost = workload.acked - present
@@ -188,7 +178,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
             replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
             record_wal_replayed(result, cluster.log_since(log_from), backup)
-        reset_recovery_settings(result, cluster)
+        basebackup.reset_recovery_settings(result, cluster)
         if ctx.faults.before_verify:
             ctx.faults.before_verify(cluster)
         with result.step("step 8", "verify (recovery verification checklist)"):

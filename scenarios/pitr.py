@@ -28,7 +28,6 @@ from pgdrill.scenarios.physical import (
     current_timeline,
     record_rto,
     record_wal_replayed,
-    reset_recovery_settings,
     restore_files,
 )
 from pgdrill.scenarios.result import DrillFailure, RunbookDefect, ScenarioResult
@@ -110,7 +109,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
         record_wal_replayed(result, cluster.log_since(log_from), backup)
         prove_now_is_no_proof(result, cluster, target)
-        reset_recovery_settings(result, cluster)
+        basebackup.reset_recovery_settings(result, cluster)
         if ctx.faults.before_verify:
             ctx.faults.before_verify(cluster)
         with result.step("step 7", "verify: where recovery stopped, markers exact around the target, checklist"):

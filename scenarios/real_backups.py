@@ -540,6 +540,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 stop = re.search(r"recovery stopping (before|after) .*", log)
                 result.facts["recovery_stop"] = stop.group(0).strip() if stop else ""
                 pitr.confirm_stop(result)
+        basebackup.reset_recovery_settings(result, cluster, step="reset")
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
             result.checks.append(run_check("no production login reaches the copy over the network",
                                            lambda: check_isolated(cluster)))

@@ -25,7 +25,6 @@ from pgdrill.scenarios.physical import (
     correct_archiving,
     current_timeline,
     record_rto,
-    reset_recovery_settings,
     restore_command,
     verify_physical,
 )
@@ -117,7 +116,7 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
         record_rto(result, t0, t_files, t1)
         with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
             replay.prove_archive_end_reached(result, cluster.log_since(0), archived, backup.timeline)
-        reset_recovery_settings(result, cluster)
+        basebackup.reset_recovery_settings(result, cluster)
         with result.step("step 8", "restart dependent services and ask their /health"):
             app.start()
         if ctx.faults.before_verify:

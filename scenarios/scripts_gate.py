@@ -38,7 +38,6 @@ from pgdrill.scenarios.physical import (
     correct_archiving,
     current_timeline,
     record_rto,
-    reset_recovery_settings,
     verify_physical,
 )
 from pgdrill.scenarios.pitr import GAP_SECONDS, format_target, judge_stop_point, stop_evidence
@@ -280,7 +279,7 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
         record_rto(result, t0, t_files, t1)
         if target:
             result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
-            reset_recovery_settings(result, cluster)
+            basebackup.reset_recovery_settings(result, cluster, step="reset")
             with result.step("verify", "where recovery stopped, markers exact around the target, checklist"):
                 verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
                            backup_check=backup_check)
@@ -288,6 +287,7 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
                 judge_stop_point(result, workload, target[0], present)
             return
         replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
+        basebackup.reset_recovery_settings(result, cluster, step="reset")
         with result.step("verify", "recovery verification checklist"):
             verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
             if cluster.scalar("SELECT timeline_id FROM pg_control_checkpoint()") == old_timeline:

@@ -62,6 +62,7 @@ def test_backups_from_backup_sh_restore_and_pass(taken, drill_context):
     assert any(c.name.startswith("row counts and content hashes") and c.ok for c in logical.checks)
     physical = real_backups.restore_base(drill_context, found["physical"], archive, None)
     assert physical.status == "passed", physical.explain()
+    assert physical.facts["recovery_settings_left"] == [], physical.facts  # reset after promotion, as Scenario 2
     for result in (logical, physical):  # production's roles (and their hashes) never meet a network login
         isolated = next(c for c in result.checks if c.name == "no production login reaches the copy over the network")
         assert isolated.ok and ("no TCP" if drill_context.backend == "local" else VERIFIER) in isolated.detail, isolated

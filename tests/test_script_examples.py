@@ -51,6 +51,7 @@ def passes(result, name: str, kind: str) -> None:
         assert result.facts["recovery_stop"].startswith("recovery stopping before commit"), result.facts
     if name == "gzip-archive" and kind == "physical":
         assert result.facts["replayed_from_archive"] >= 3 and ".gz" in result.facts["restore_command"], result.facts
+        assert result.facts["recovery_settings_left"] == [], result.facts  # reset after promotion, as Scenario 2
 
 
 @pytest.mark.parametrize("name, kind", [("cron-pg_dump", "physical"), ("gzip-archive", "logical")])
