@@ -55,7 +55,7 @@ def test_rto_forecast(scenario_id, drill_context, drill_config, request):
     if answer.verdict.startswith("not forecastable"):
         pytest.skip(f"not run: {scenario_id}: {answer.verdict}")
     points = ", ".join(f"{p['bytes'] / 1e6:.0f} MB in {p['rto_seconds']:.1f} s" for p in measured)
-    assert answer.verdict == "within target", (
-        f"FORECAST_RTO_BREACH: {scenario_id} would take {answer.forecast_rto_seconds / 60:.1f} min at {size_text} "
+    assert not answer.findings and answer.verdict == "within target", (
+        f"{' '.join(f.code for f in answer.findings)}: {scenario_id} would take {answer.forecast_rto_seconds / 60:.1f} min at {size_text} "
         f"(forecast from measured {points}; throughput {answer.throughput_bytes_per_second / 1e6:.1f} MB/s), "
         f"above the {answer.rto_target_seconds / 60:.0f} min target")

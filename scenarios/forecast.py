@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pgdrill.scenarios.findings import meaning
 from pgdrill.scenarios.hnsw import Knee
+from pgdrill.scenarios.result import ERROR, Finding
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,17 @@ class Forecast:
     parts: dict | None = None  # physical: each phase's fit and the WAL volume used
     knee: dict | None = None  # logical: where the HNSW build outgrows the restore's memory (scenarios/hnsw.py)
 
+    @property
+    def findings(self) -> list[Finding]:
+        """FORECAST_RTO_BREACH when the forecast RTO at production size is past the target, else none."""
+        if self.verdict != "breach" or self.forecast_rto_seconds is None:
+            return []
+        meaning("FORECAST_RTO_BREACH")
+        return [Finding("FORECAST_RTO_BREACH", ERROR, f"{self.scenario} would take {self.forecast_rto_seconds / 60:.1f} "
+                        f"min at {self.production_size}, above the {self.rto_target_seconds / 60:.0f} min target")]
+
     def as_dict(self) -> dict:
-        return asdict(self) | {"kind": "forecast (not measured)"}
+        return asdict(self) | {"kind": "forecast (not measured)", "findings": [f.as_dict() for f in self.findings]}
 
 
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
