@@ -13,20 +13,20 @@ import allure
 import pytest
 
 from pgdrill.reports.summary import DEFECT_PROPERTY
-from pgdrill.scenarios.defects import EXPECTED, PROBES, SIZE_DEPENDENT, ProbeContext
+from pgdrill.scenarios.defects import PROBES, Probe, ProbeContext
 
 pytestmark = pytest.mark.monthly
 
 
-@pytest.mark.parametrize("probe", list(PROBES))
-def test_runbook_defect(probe, drill_context, drill_config, request):
+@pytest.mark.parametrize("probe", PROBES, ids=[probe.name for probe in PROBES])
+def test_runbook_defect(probe: Probe, drill_context, drill_config, request):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("runbook defects")
     allure.dynamic.story("the runbook's literal commands on PostgreSQL 16")
-    defects = PROBES[probe](ProbeContext(drill_context.make_cluster, drill_context.workdir))
+    defects = probe.run(ProbeContext(drill_context.make_cluster, drill_context.workdir))
     allure.dynamic.title("Runbook defect proved: " + ", ".join(d.code for d in defects) if defects
-                         else f"Runbook probe {probe}: not reproduced")
-    unseen = [code for code in SIZE_DEPENDENT.get(probe, []) if code not in {d.code for d in defects}]
+                         else f"Runbook probe {probe.name}: not reproduced")
+    unseen = [code for code in probe.size_dependent if code not in {d.code for d in defects}]
     allure.dynamic.description("\n\n".join([f"{d.message}. Fix: {d.fix}" for d in defects] + [
         f"{code}: not reproduced at this size (--seed-scale {drill_config.seed_scale}): it shows only past "
         "a size the data does not reach here" for code in unseen])
@@ -36,8 +36,8 @@ def test_runbook_defect(probe, drill_context, drill_config, request):
         allure.attach(f"{defect.message}\nfix: {defect.fix}\nevidence: {defect.evidence}", name=defect.code,
                       attachment_type=allure.attachment_type.TEXT)
     for code in unseen:
-        print(f"{probe}: {code} not reproduced at this size")
-    proved = [d.code for d in defects if d.code not in SIZE_DEPENDENT.get(probe, [])]
-    assert proved == EXPECTED[probe], (
-        f"the runbook's literal variant did not misbehave as recorded: expected {EXPECTED[probe]}, "
+        print(f"{probe.name}: {code} not reproduced at this size")
+    proved = [d.code for d in defects if d.code not in probe.size_dependent]
+    assert proved == list(probe.proves), (
+        f"the runbook's literal variant did not misbehave as recorded: expected {list(probe.proves)}, "
         f"proved {proved}")

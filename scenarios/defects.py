@@ -238,7 +238,7 @@ def hnsw_spilled(target: Cluster, server_log: str, seconds: float) -> list[Runbo
     """HNSW_RESTORE_MEMORY, when the literal restore's HNSW build outgrew the server's maintenance_work_mem.
 
     Only a database past the knee shows it (about 77k of the seeder's vectors at the default 64MB, seed
-    scale 2 and up); below it the probe says so (SIZE_DEPENDENT)."""
+    scale 2 and up); below it the probe says so (its Probe.size_dependent)."""
     spilled = spilled_builds(server_log)
     if not spilled:
         return []
@@ -361,35 +361,29 @@ def archive_command_not_durable(ctx: ProbeContext, wait: float = 4) -> list[Runb
                           f"{wait:.0f} s, last_failed_wal={stats['last_failed_wal']}, the segment is never archived")]
 
 
-PROBES: dict[str, Callable[[ProbeContext], list[RunbookDefect]]] = {
-    "recovery_conf": recovery_conf,
-    "auto_conf_overwritten": auto_conf_overwritten,
-    "pg_wal_tar_ignored": pg_wal_tar_ignored,
-    "slow_checkpoint": slow_checkpoint,
-    "recovery_functions": recovery_functions,
-    "archive_timeout_rpo": archive_timeout_rpo,
-    "archive_command_not_durable": archive_command_not_durable,
-    "drop_database_in_use": drop_database_in_use,
-    "restore_without_roles": restore_without_roles,
-    "table_dump_dependencies": table_dump_dependencies,
-    "checklist_cannot_fail": checklist_cannot_fail,
-    "sqlalchemy_string_execute": sqlalchemy_string_execute,
-}
+@dataclass(frozen=True)
+class Probe:
+    """One probe: the function that runs the runbook's literal commands, the defects it proves at any size, and
+    those it proves only where the drill's data is large enough (below that size: "not reproduced")."""
 
-# proved only where the drill's data is large enough; below that size the probe reports them not reproduced
-SIZE_DEPENDENT = {"restore_without_roles": ["HNSW_RESTORE_MEMORY"]}
+    name: str
+    run: Callable[[ProbeContext], list[RunbookDefect]]
+    proves: tuple[str, ...]
+    size_dependent: tuple[str, ...] = ()
 
-EXPECTED = {
-    "recovery_conf": ["RECOVERY_CONF_UNSUPPORTED"],
-    "auto_conf_overwritten": ["AUTO_CONF_OVERWRITTEN"],
-    "pg_wal_tar_ignored": ["PG_WAL_TAR_IGNORED"],
-    "slow_checkpoint": ["BASEBACKUP_SLOW_CHECKPOINT"],
-    "recovery_functions": ["CURRENT_LSN_DURING_RECOVERY", "REPLAY_RESUME_MISDESCRIBED"],
-    "archive_timeout_rpo": ["RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT"],
-    "archive_command_not_durable": ["ARCHIVE_COMMAND_NOT_DURABLE"],
-    "drop_database_in_use": ["DROP_DATABASE_IN_USE"],
-    "restore_without_roles": ["ROLES_NOT_IN_DUMP", "RESTORE_ERRORS_IGNORED"],
-    "table_dump_dependencies": ["TABLE_DUMP_MISSES_DEPENDENCIES"],
-    "checklist_cannot_fail": ["CHECKLIST_CANNOT_FAIL"],
-    "sqlalchemy_string_execute": ["SQLALCHEMY2_STRING_EXECUTE"],
-}
+
+PROBES: tuple[Probe, ...] = (
+    Probe("recovery_conf", recovery_conf, ("RECOVERY_CONF_UNSUPPORTED",)),
+    Probe("auto_conf_overwritten", auto_conf_overwritten, ("AUTO_CONF_OVERWRITTEN",)),
+    Probe("pg_wal_tar_ignored", pg_wal_tar_ignored, ("PG_WAL_TAR_IGNORED",)),
+    Probe("slow_checkpoint", slow_checkpoint, ("BASEBACKUP_SLOW_CHECKPOINT",)),
+    Probe("recovery_functions", recovery_functions, ("CURRENT_LSN_DURING_RECOVERY", "REPLAY_RESUME_MISDESCRIBED")),
+    Probe("archive_timeout_rpo", archive_timeout_rpo, ("RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT",)),
+    Probe("archive_command_not_durable", archive_command_not_durable, ("ARCHIVE_COMMAND_NOT_DURABLE",)),
+    Probe("drop_database_in_use", drop_database_in_use, ("DROP_DATABASE_IN_USE",)),
+    Probe("restore_without_roles", restore_without_roles, ("ROLES_NOT_IN_DUMP", "RESTORE_ERRORS_IGNORED"),
+          size_dependent=("HNSW_RESTORE_MEMORY",)),
+    Probe("table_dump_dependencies", table_dump_dependencies, ("TABLE_DUMP_MISSES_DEPENDENCIES",)),
+    Probe("checklist_cannot_fail", checklist_cannot_fail, ("CHECKLIST_CANNOT_FAIL",)),
+    Probe("sqlalchemy_string_execute", sqlalchemy_string_execute, ("SQLALCHEMY2_STRING_EXECUTE",)),
+)

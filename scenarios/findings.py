@@ -82,6 +82,40 @@ FINDINGS: dict[str, str] = {
 }
 
 
+# Where the runbook's own text is wrong on PostgreSQL 16, proved by running its literal commands (a list of their
+# own: they go to summary.json's runbook_defects, not into a scenario's verdict). RunbookDefect refuses others.
+RUNBOOK_DEFECTS: dict[str, str] = {
+    "RECOVERY_CONF_UNSUPPORTED": "Scenario 2 writes recovery.conf, which PostgreSQL 12+ refuses to start with",
+    "AUTO_CONF_OVERWRITTEN": "Scenario 3 overwrites postgresql.auto.conf, losing the ALTER SYSTEM settings restored",
+    "EXEC_ON_STOPPED_CONTAINER": "docker exec after docker stop: nothing is wiped or extracted",
+    "PG_WAL_TAR_IGNORED": "only base.tar.gz is extracted, not the pg_wal.tar.gz the backup needs",
+    "BASEBACKUP_SLOW_CHECKPOINT": "pg_basebackup without --checkpoint=fast waits for the next checkpoint",
+    "ARCHIVE_COMMAND_NOT_DURABLE": "`test ! -f && cp` neither syncs nor survives a copy cut short",
+    "ARCHIVE_NOT_ON_VOLUME": "the WAL archive lives in the container, not on a volume: docker rm takes it",
+    "RPO_CLAIM_WITHOUT_ARCHIVE_TIMEOUT": "an RPO of minutes claimed with archive_timeout = 0 (unbounded)",
+    "NOW_AS_PITR_PROOF": "SELECT now() offered as proof of where PITR stopped",
+    "REPLAY_RESUME_MISDESCRIBED": "pg_wal_replay_resume() described as skipping missing WAL",
+    "CURRENT_LSN_DURING_RECOVERY": "pg_current_wal_lsn() suggested during recovery, where it errors",
+    "CHECKLIST_CANNOT_FAIL": "the verification queries cannot fail (sizes summed, a count always >= 1)",
+    "SQLALCHEMY2_STRING_EXECUTE": "conn.execute('SELECT 1') fails on SQLAlchemy 2",
+    "DROP_DATABASE_IN_USE": "DROP DATABASE without WITH (FORCE) fails while anything is connected",
+    "ROLES_NOT_IN_DUMP": "pg_dump carries no roles: ownership and grants fail without a globals dump",
+    "RESTORE_ERRORS_IGNORED": "pg_restore without --exit-on-error goes on after errors",
+    "TABLE_DUMP_MISSES_DEPENDENCIES": "pg_dump -t leaves out what the tables depend on (the vector extension)",
+    "HNSW_RESTORE_MEMORY": "the restore builds the HNSW index with the server's maintenance_work_mem, spilling",
+    "RETENTION_DELETES_WEEKLY_MONTHLY": "the cleanup's find -mtime +7 deletes the weekly and monthly dumps too",
+    "WAL_AGE_CLEANUP_BREAKS_BACKUPS": "deleting WAL by age breaks the base backups still kept",
+}
+
+
+def defect_meaning(code: str) -> str:
+    """What a runbook-defect code means; an unknown code is a programming error."""
+    try:
+        return RUNBOOK_DEFECTS[code]
+    except KeyError:
+        raise ValueError(f"unknown runbook-defect code {code!r}: add it to scenarios/findings.py") from None
+
+
 def meaning(code: str) -> str:
     """What a code means; an unknown code is a programming error, not a finding."""
     try:

@@ -15,7 +15,7 @@ import allure
 
 from pgdrill.fixtures.secret import redact, redact_tree
 from pgdrill.scenarios.checks import FAILED, NOT_RUN, PASSED, Check
-from pgdrill.scenarios.findings import meaning
+from pgdrill.scenarios.findings import defect_meaning, meaning
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -41,6 +41,9 @@ class RunbookDefect:
     message: str
     fix: str
     evidence: str = ""
+
+    def __post_init__(self) -> None:
+        defect_meaning(self.code)  # only registered codes, as for findings
 
     def as_dict(self) -> dict:
         return asdict(self)

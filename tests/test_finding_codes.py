@@ -108,3 +108,15 @@ def test_a_forecast_past_the_target_is_a_breach_and_one_within_is_not():
     assert breach.as_dict()["findings"][0]["code"] == "FORECAST_RTO_BREACH"
     small = forecast("logical_restore", measured, 100e6, "100 MB", 1800)
     assert small.verdict == "within target" and small.findings == []
+
+
+def test_every_runbook_defect_code_is_registered_and_an_unknown_one_refused():
+    from pgdrill.scenarios.defects import PROBES
+    from pgdrill.scenarios.findings import RUNBOOK_DEFECTS
+    from pgdrill.scenarios.result import RunbookDefect
+    source = "\n".join(p.read_text() for p in (ROOT / "scenarios").glob("*.py") if p.name != "findings.py")
+    written = set(re.findall(r'RunbookDefect\(\s*"([A-Z][A-Z0-9_]+)"', source, re.S))
+    probed = {code for probe in PROBES for code in (*probe.proves, *probe.size_dependent)}
+    assert written | probed <= set(RUNBOOK_DEFECTS), sorted((written | probed) - set(RUNBOOK_DEFECTS))
+    with pytest.raises(ValueError, match="unknown runbook-defect code 'NO_SUCH_DEFECT'"):
+        RunbookDefect("NO_SUCH_DEFECT", "x", "typo", "fix")
