@@ -23,7 +23,7 @@ log() { echo "build-runner: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
 docker info >/dev/null 2>&1 || { log "no Docker engine answers: run docker/setup-engine.sh first"; exit 1; }
-sources=(fixtures scenarios reports drills tests scripts conftest.py pyproject.toml)
+sources=(fixtures scenarios reports pgdrill/__init__.py drills tests scripts conftest.py pyproject.toml)  # pgdrill/: its links are the folders above
 source_hash=$(cd "$project" && git ls-files -z "${sources[@]}" | xargs -0 sha256sum | sha256sum | cut -c1-16)
 built=$(docker image inspect -f '{{ index .Config.Labels "pgdrill.source" }}' "$image" 2>/dev/null || true)
 if [ "${1:-}" != --rebuild ] && [ "$built" = "$source_hash" ]; then
