@@ -87,7 +87,7 @@ def start_outcome(cluster: Cluster, timeout: float = 30) -> str:
 def recovery_conf(ctx: ProbeContext) -> list[RunbookDefect]:
     cluster, _ = restored_copy(ctx, "defect-recovery-conf")
     touch_signal(cluster, "recovery.signal")
-    cluster.write_data_file("recovery.conf", f"restore_command = 'cp {cluster.archive_location}/%f %p'\n"
+    cluster.write_data_file("recovery.conf", f"restore_command = '{cluster.runbook_restore_command()}'\n"
                                              "recovery_target_action = 'promote'\n")
     fatal = start_outcome(cluster)
     if "recovery.conf" not in fatal:
@@ -102,7 +102,7 @@ def auto_conf_overwritten(ctx: ProbeContext) -> list[RunbookDefect]:
     cluster, _ = restored_copy(ctx, "defect-auto-conf")
     before = [line for line in cluster.read_data_file("postgresql.auto.conf").splitlines()
               if line and not line.startswith("#")]
-    cluster.write_data_file("postgresql.auto.conf", f"restore_command = 'cp {cluster.archive_location}/%f %p'\n"
+    cluster.write_data_file("postgresql.auto.conf", f"restore_command = '{cluster.runbook_restore_command()}'\n"
                             "recovery_target_action = 'promote'\n")  # the runbook's `cat >`, target left out
     touch_signal(cluster, "recovery.signal")
     if start_outcome(cluster, timeout=60):
@@ -156,7 +156,7 @@ def recovery_functions(ctx: ProbeContext) -> list[RunbookDefect]:
     """Troubleshooting: pg_current_wal_lsn() during recovery, and pg_wal_replay_resume() as a 'skip'."""
     defects = []
     cluster, _ = restored_copy(ctx, "defect-standby")
-    cluster.write_auto_conf({"restore_command": f"cp {cluster.archive_location}/%f %p"}, append=True)
+    cluster.write_auto_conf({"restore_command": cluster.runbook_restore_command()}, append=True)
     touch_signal(cluster, "standby.signal")
     cluster.start()
     poll(lambda: cluster.scalar("SELECT pg_last_wal_replay_lsn() IS NOT NULL"),

@@ -32,7 +32,7 @@ ARCHIVED_SEGMENTS_AFTER_BACKUP = 3  # so that replay must fetch WAL through rest
 def restore_command(ctx: DrillContext, cluster: Cluster) -> str:
     """The runbook's restore_command (a self-test may swap in a broken one)."""
     hook = ctx.faults.restore_command
-    return hook(cluster) if hook else f"cp {cluster.archive_location}/%f %p"
+    return hook(cluster) if hook else cluster.runbook_restore_command()
 
 
 def archive_segments_after_backup(ctx: DrillContext, result: ScenarioResult, cluster: Cluster) -> list[float]:

@@ -10,14 +10,13 @@ before commit" line and by the markers, exact in both directions (NOW_AS_PITR_PR
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist
+from pgdrill.scenarios import archiving, basebackup, checklist, replay
 from pgdrill.scenarios.basebackup import BaseBackup
 from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
 from pgdrill.scenarios.measure import pitr_exactness
@@ -54,8 +53,7 @@ def check_target_after_backup(archive_files: list[str], read: Callable[[str], by
 
 def stop_evidence(cluster: Cluster, since: int) -> str:
     """The server's own words on where recovery stopped."""
-    match = re.search(r"recovery stopping (before|after) .*", cluster.log_since(since))
-    return match.group(0).strip() if match else ""
+    return replay.stop_line(cluster.log_since(since))
 
 
 def prove_now_is_no_proof(result: ScenarioResult, cluster: Cluster, target: datetime) -> None:

@@ -518,7 +518,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             # admit production's logins: the scratch server admits only the drill (contract.isolate)
             cluster.isolate()
             cluster.write_data_file("recovery.signal", "")
-            settings = {"restore_command": f"cp {cluster.archive_location}/%f %p" if wal_archive else "/bin/false",
+            settings = {"restore_command": cluster.runbook_restore_command() if wal_archive else "/bin/false",
                         **cluster.runbook_settings()}  # archive into this run's own directory, never the source's
             if target:
                 settings.update(recovery_target_time=target, recovery_target_action="promote")
@@ -537,8 +537,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             if target_at is None:
                 replay.prove_archive_end_reached(result, log, archived, recovery_timeline)
             else:
-                stop = re.search(r"recovery stopping (before|after) .*", log)
-                result.facts["recovery_stop"] = stop.group(0).strip() if stop else ""
+                result.facts["recovery_stop"] = replay.stop_line(log)
                 pitr.confirm_stop(result)
         basebackup.reset_recovery_settings(result, cluster, step="reset")
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):

@@ -56,6 +56,15 @@ def read_account(log: str) -> RecoveryAccount:
                            int(timeline[-1]) if timeline else None, reasons)
 
 
+STOP_LINE = re.compile(r"recovery stopping (before|after) .*")
+
+
+def stop_line(log: str) -> str:
+    """The server's own words on where a targeted recovery stopped ("" when it said nothing)."""
+    match = STOP_LINE.search(log)
+    return match.group(0).strip() if match else ""
+
+
 def segment_end_lsn(segment: str) -> int:
     segno = int(segment[8:16], 16) * SEGMENTS_PER_XLOGID + int(segment[16:24], 16)
     return (segno + 1) * SEGMENT_SIZE
