@@ -11,9 +11,9 @@ import pytest
 
 from drills.test_monthly import SCENARIOS
 from pgdrill.reports.summary import FORECAST_PROPERTY
-from pgdrill.scenarios.faults import Faults
-from pgdrill.scenarios.forecast import forecast, forecast_physical
-from pgdrill.scenarios.hnsw import measure_knee
+from pgdrill.scenarios.steps.faults import Faults
+from pgdrill.scenarios.verdicts.forecast import forecast, forecast_physical
+from pgdrill.scenarios.verdicts.hnsw import measure_knee
 
 pytestmark = pytest.mark.monthly
 SCALE_FACTORS = (1, 3, 10)  # the configured seed scale up to ten times it: three sizes show whether a line holds

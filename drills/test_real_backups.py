@@ -7,7 +7,8 @@ import allure
 import pytest
 
 from drills.test_monthly import label, record
-from pgdrill.scenarios import layouts, real_backups
+from pgdrill.scenarios import real_backups
+from pgdrill.scenarios.backups import layouts
 
 pytestmark = pytest.mark.monthly
 

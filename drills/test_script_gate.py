@@ -12,7 +12,7 @@ import pytest
 from drills.test_monthly import label, record
 from pgdrill.fixtures.config import ConfigError
 from pgdrill.scenarios import scripts_gate
-from pgdrill.scenarios.script_set import ScriptSet
+from pgdrill.scenarios.backups.script_set import ScriptSet
 
 pytestmark = pytest.mark.gate
 

@@ -7,7 +7,7 @@ import pytest
 
 from pgdrill.fixtures.contract import RUNBOOK_ARCHIVE_COMMAND
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving
+from pgdrill.scenarios.steps import archiving
 
 pytestmark = pytest.mark.smoke
 

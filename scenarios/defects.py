@@ -23,10 +23,11 @@ from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.fixtures.wait import poll
 from pgdrill.fixtures.writer import AckWriter
-from pgdrill.scenarios import archiving, basebackup
-from pgdrill.scenarios.hnsw import spilled_builds
+from pgdrill.scenarios.backups import basebackup
 from pgdrill.scenarios.physical import archived_end_lsn
-from pgdrill.scenarios.result import RunbookDefect
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.verdicts.hnsw import spilled_builds
+from pgdrill.scenarios.verdicts.result import RunbookDefect
 
 RUNBOOK_CHECKLIST_SQL = """
 SELECT schemaname, tablename,

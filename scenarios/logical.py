@@ -16,10 +16,10 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.progress import copy_and_index
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
-from pgdrill.scenarios import checklist
-from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
-from pgdrill.scenarios.hnsw import spilled_builds
-from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
+from pgdrill.scenarios.proofs import checklist
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.verdicts.hnsw import spilled_builds
+from pgdrill.scenarios.verdicts.result import WARNING, DrillFailure, ScenarioResult
 
 SCENARIO = "logical_restore"
 TRUNCATION_SIGNS = ("could not read from input file", "unexpected end of file", "end of file",

@@ -16,12 +16,14 @@ from pgdrill.fixtures import progress
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.progress import replay_towards
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist, replay
-from pgdrill.scenarios.basebackup import BaseBackup, parse_lsn
-from pgdrill.scenarios.checks import run_check
-from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
-from pgdrill.scenarios.replay import format_lsn, segment_end_lsn
-from pgdrill.scenarios.result import INFO, ScenarioResult
+from pgdrill.scenarios.backups import basebackup
+from pgdrill.scenarios.backups.basebackup import BaseBackup, parse_lsn
+from pgdrill.scenarios.proofs import checklist, replay
+from pgdrill.scenarios.proofs.replay import format_lsn, segment_end_lsn
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.verdicts.checks import run_check
+from pgdrill.scenarios.verdicts.result import INFO, ScenarioResult
 
 SCENARIO = "physical_restore"
 

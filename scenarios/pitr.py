@@ -16,10 +16,8 @@ from datetime import UTC, datetime
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist, replay
-from pgdrill.scenarios.basebackup import BaseBackup
-from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
-from pgdrill.scenarios.measure import pitr_exactness
+from pgdrill.scenarios.backups import basebackup
+from pgdrill.scenarios.backups.basebackup import BaseBackup
 from pgdrill.scenarios.physical import (
     backup_and_prove,
     bound_physical_rpo,
@@ -29,7 +27,11 @@ from pgdrill.scenarios.physical import (
     record_wal_replayed,
     restore_files,
 )
-from pgdrill.scenarios.result import DrillFailure, RunbookDefect, ScenarioResult
+from pgdrill.scenarios.proofs import checklist, replay
+from pgdrill.scenarios.proofs.measure import pitr_exactness
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.verdicts.result import DrillFailure, RunbookDefect, ScenarioResult
 
 SCENARIO = "pitr"
 DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"

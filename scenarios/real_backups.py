@@ -24,20 +24,12 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import SUPERUSER, VERIFIER
-from pgdrill.scenarios import (
-    basebackup,
-    checklist,
-    compression,
-    layouts,
-    pitr,
-    psql_script,
-    replay,
-    timelines,
-    unpack,
-)
-from pgdrill.scenarios.checks import FAILED, NotRun, require, run_check
-from pgdrill.scenarios.common import DrillContext, execute
-from pgdrill.scenarios.result import DrillFailure, ScenarioResult
+from pgdrill.scenarios import pitr
+from pgdrill.scenarios.backups import basebackup, compression, layouts, psql_script, unpack
+from pgdrill.scenarios.proofs import checklist, replay, timelines
+from pgdrill.scenarios.steps.common import DrillContext, execute
+from pgdrill.scenarios.verdicts.checks import FAILED, NotRun, require, run_check
+from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 
 PLAIN_TRAILER = "-- PostgreSQL database dump complete"
 

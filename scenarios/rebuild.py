@@ -15,8 +15,7 @@ import time
 
 from pgdrill.fixtures.docker_cluster import DockerCluster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import basebackup, checklist, replay
-from pgdrill.scenarios.common import DrillContext, Workload, execute
+from pgdrill.scenarios.backups import basebackup
 from pgdrill.scenarios.physical import (
     archive_segments_after_backup,
     archived_end_lsn,
@@ -28,7 +27,9 @@ from pgdrill.scenarios.physical import (
     restore_command,
     verify_physical,
 )
-from pgdrill.scenarios.result import INFO, RunbookDefect, ScenarioResult
+from pgdrill.scenarios.proofs import checklist, replay
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute
+from pgdrill.scenarios.verdicts.result import INFO, RunbookDefect, ScenarioResult
 
 SCENARIO = "complete_rebuild"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pgdrill.scenarios.basebackup import DrillFailure, check_archive_continuity, next_segment
+from pgdrill.scenarios.backups.basebackup import DrillFailure, check_archive_continuity, next_segment
 
 DAY = 86400
 SEGMENTS_PER_DAY = 24
@@ -124,7 +124,7 @@ def wal_by_archivecleanup(year: Year, pg_archivecleanup: str) -> dict[str, str]:
 
 def prove(workdir: Path, pg_archivecleanup: str) -> tuple[list, dict]:
     """Run the policy drill; return (runbook defects proved, facts for the report)."""
-    from pgdrill.scenarios.result import RunbookDefect
+    from pgdrill.scenarios.verdicts.result import RunbookDefect
     year = simulate_year(workdir / "year-runbook")
     run_runbook_cleanup(year)
     policy = judge_policy(year)

@@ -28,9 +28,9 @@ from pgdrill.fixtures.osuser import give_to_server, remove_tree
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.secret import redact
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
-from pgdrill.scenarios import archiving, basebackup, checklist, layouts, real_backups, replay
-from pgdrill.scenarios.checks import NOT_RUN, Check, NotRun, run_check
-from pgdrill.scenarios.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios import real_backups
+from pgdrill.scenarios.backups import basebackup, layouts
+from pgdrill.scenarios.backups.script_set import ScriptSet
 from pgdrill.scenarios.physical import (
     archive_segments_after_backup,
     archived_end_lsn,
@@ -41,8 +41,11 @@ from pgdrill.scenarios.physical import (
     verify_physical,
 )
 from pgdrill.scenarios.pitr import GAP_SECONDS, format_target, judge_stop_point, stop_evidence
-from pgdrill.scenarios.result import DrillFailure, ScenarioResult
-from pgdrill.scenarios.script_set import ScriptSet
+from pgdrill.scenarios.proofs import checklist, replay
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.verdicts.checks import NOT_RUN, Check, NotRun, run_check
+from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 
 
 def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pgdrill.scenarios import archiving
+from pgdrill.scenarios.steps import archiving
 
 
 def test_healthy_archive_passes(make_cluster):

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, layouts, real_backups
-from pgdrill.scenarios.basebackup import parse_lsn
+from pgdrill.scenarios import real_backups
+from pgdrill.scenarios.backups import layouts
+from pgdrill.scenarios.backups.basebackup import parse_lsn
+from pgdrill.scenarios.steps import archiving
 
 pytestmark = pytest.mark.slow
 
@@ -302,7 +304,7 @@ def test_archive_that_crossed_a_timeline(source, drill_context):
     """A failover after the base backup: the archive holds timeline 1, 00000002.history and timeline 2. Recovery
     follows the history to the newest timeline; continuity is checked along that path and a gap on timeline 2
     is named with it."""
-    from pgdrill.scenarios import basebackup
+    from pgdrill.scenarios.backups import basebackup
     where = drill_context.workdir / "timeline"
     source.tool("pg_basebackup", "-D", str(where / "base"), "-Ft", "-z", "--checkpoint=fast")
     for n in range(2):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, READER_ROLE
-from pgdrill.scenarios import checklist
+from pgdrill.scenarios.proofs import checklist
 
 pytestmark = pytest.mark.slow
 

@@ -136,7 +136,7 @@ def test_bindir_without_postgres_and_report_dir_that_is_a_file(tmp_path):
 
 
 def test_targets_file_that_is_not_utf8(tmp_path):
-    from pgdrill.scenarios.targets import load_targets
+    from pgdrill.scenarios.verdicts.targets import load_targets
     bad = tmp_path / "targets.toml"
     bad.write_bytes(b"[pitr]\nrto = \"30m\" # \xff\n")
     with pytest.raises(ConfigError, match="is not UTF-8 text, as TOML must be"):

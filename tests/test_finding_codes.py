@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from pgdrill.scenarios import physical, pitr, rebuild, replay
-from pgdrill.scenarios.findings import FINDINGS
-from pgdrill.scenarios.forecast import forecast
-from pgdrill.scenarios.result import DrillFailure, ScenarioResult
+from pgdrill.scenarios import physical, pitr, rebuild
+from pgdrill.scenarios.proofs import replay
+from pgdrill.scenarios.verdicts.findings import FINDINGS
+from pgdrill.scenarios.verdicts.forecast import forecast
+from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 
 ROOT = Path(__file__).resolve().parent.parent
 EMITTING = [r'\.find\(\s*"([A-Z][A-Z0-9_]+)"', r'DrillFailure\(\s*"([A-Z][A-Z0-9_]+)"',
@@ -23,7 +24,7 @@ EMITTING = [r'\.find\(\s*"([A-Z][A-Z0-9_]+)"', r'DrillFailure\(\s*"([A-Z][A-Z0-9
 def emitted_codes() -> set[str]:
     """Codes in finding positions of the source, less the runbook defects' (a list of their own)."""
     codes, defects = set(), set()
-    for path in [*(ROOT / "scenarios").glob("*.py"), *(ROOT / "fixtures").glob("*.py")]:
+    for path in [*(ROOT / "scenarios").rglob("*.py"), *(ROOT / "fixtures").glob("*.py")]:
         if path.name == "findings.py":
             continue
         text = path.read_text()
@@ -35,7 +36,7 @@ def emitted_codes() -> set[str]:
 
 def test_every_code_the_source_emits_is_registered():
     unregistered = emitted_codes() - set(FINDINGS)
-    assert not unregistered, f"codes reported but not in scenarios/findings.py: {sorted(unregistered)}"
+    assert not unregistered, f"codes reported but not in scenarios/verdicts/findings.py: {sorted(unregistered)}"
 
 
 def test_every_registered_code_is_made_to_fire_by_a_self_test():
@@ -112,9 +113,9 @@ def test_a_forecast_past_the_target_is_a_breach_and_one_within_is_not():
 
 def test_every_runbook_defect_code_is_registered_and_an_unknown_one_refused():
     from pgdrill.scenarios.defects import PROBES
-    from pgdrill.scenarios.findings import RUNBOOK_DEFECTS
-    from pgdrill.scenarios.result import RunbookDefect
-    source = "\n".join(p.read_text() for p in (ROOT / "scenarios").glob("*.py") if p.name != "findings.py")
+    from pgdrill.scenarios.verdicts.findings import RUNBOOK_DEFECTS
+    from pgdrill.scenarios.verdicts.result import RunbookDefect
+    source = "\n".join(p.read_text() for p in (ROOT / "scenarios").rglob("*.py") if p.name != "findings.py")
     written = set(re.findall(r'RunbookDefect\(\s*"([A-Z][A-Z0-9_]+)"', source, re.S))
     probed = {code for probe in PROBES for code in (*probe.proves, *probe.size_dependent)}
     assert written | probed <= set(RUNBOOK_DEFECTS), sorted((written | probed) - set(RUNBOOK_DEFECTS))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgdrill.scenarios.hnsw import measure_knee
+from pgdrill.scenarios.verdicts.hnsw import measure_knee
 
 
 def test_the_knee_measured_at_1mb_predicts_the_spill_at_the_default_64mb(make_cluster):

@@ -29,7 +29,9 @@ import pytest
 
 from pgdrill.fixtures.runstate import our_postmaster
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, layouts, psql_script, real_backups, unpack
+from pgdrill.scenarios import real_backups
+from pgdrill.scenarios.backups import layouts, psql_script, unpack
+from pgdrill.scenarios.steps import archiving
 
 pytestmark = pytest.mark.slow
 BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"

@@ -13,7 +13,9 @@ import pytest
 
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.sql import VERIFIER
-from pgdrill.scenarios import archiving, layouts, real_backups
+from pgdrill.scenarios import real_backups
+from pgdrill.scenarios.backups import layouts
+from pgdrill.scenarios.steps import archiving
 
 pytestmark = pytest.mark.slow
 BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios import archiving, logical, physical, pitr
-from pgdrill.scenarios.basebackup import SEGMENT_RE
+from pgdrill.scenarios import logical, physical, pitr
+from pgdrill.scenarios.backups.basebackup import SEGMENT_RE
+from pgdrill.scenarios.steps import archiving
 
 pytestmark = pytest.mark.slow
 
@@ -195,7 +196,7 @@ def test_runbook_archive_timeout_zero_is_an_unbounded_rpo(drill_context):
 
 
 def test_rpo_bound_over_the_target_fails_although_the_drill_lost_little(drill_context):
-    from pgdrill.scenarios.targets import Target
+    from pgdrill.scenarios.verdicts.targets import Target
     drill_context.targets = {**drill_context.targets, "pitr": Target(1800, 30)}  # RPO target 30 s < archive_timeout
     result = pitr.run(drill_context)
     assert_fails_with(result, "RPO_BREACH", "the configuration allows losing up to 60.")
@@ -282,8 +283,8 @@ def test_pitr_whose_stop_the_server_never_confirmed(drill_context):
 
 def test_base_backup_without_the_wal_it_needs(make_cluster, drill_context):
     """The runbook's extraction (base.tar.gz only) with nothing in the archive to make up for it."""
-    from pgdrill.scenarios import basebackup
-    from pgdrill.scenarios.result import DrillFailure
+    from pgdrill.scenarios.backups import basebackup
+    from pgdrill.scenarios.verdicts.result import DrillFailure
     cluster = make_cluster("no-backup-wal")
     backup = basebackup.take(cluster, drill_context.workdir / "base")
     cluster.crash()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pgdrill.scenarios import scripts_gate
-from pgdrill.scenarios.script_set import ScriptSet
+from pgdrill.scenarios.backups.script_set import ScriptSet
 
 pytestmark = [pytest.mark.slow, pytest.mark.gate]
 EXAMPLES = Path(__file__).resolve().parent.parent / "scripts" / "examples"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pgdrill.scenarios import scripts_gate
-from pgdrill.scenarios.script_set import ScriptSet
+from pgdrill.scenarios.backups.script_set import ScriptSet
 
 pytestmark = [pytest.mark.slow, pytest.mark.gate]
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pgdrill.fixtures.config import ConfigError
-from pgdrill.scenarios.basebackup import next_segment, parse_lsn, segment_name
-from pgdrill.scenarios.measure import measure_rpo, pitr_exactness
-from pgdrill.scenarios.result import ScenarioResult
-from pgdrill.scenarios.targets import load_targets, parse_duration
+from pgdrill.scenarios.backups.basebackup import next_segment, parse_lsn, segment_name
+from pgdrill.scenarios.proofs.measure import measure_rpo, pitr_exactness
+from pgdrill.scenarios.verdicts.result import ScenarioResult
+from pgdrill.scenarios.verdicts.targets import load_targets, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,7 +107,7 @@ def test_scenario_without_measurement_is_not_run_never_passed():
 
 
 def test_forecast_reads_the_fitted_line_at_production_size():
-    from pgdrill.scenarios.forecast import forecast
+    from pgdrill.scenarios.verdicts.forecast import forecast
     answer = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 12.0}, {"bytes": 2e8, "rto_seconds": 22.0}],
                       1e10, "10 GB", 1800)
     assert (answer.intercept_seconds, answer.throughput_bytes_per_second) == (2.0, 1e7)
@@ -116,7 +116,7 @@ def test_forecast_reads_the_fitted_line_at_production_size():
 
 
 def test_forecast_refuses_what_it_cannot_know():
-    from pgdrill.scenarios.forecast import forecast
+    from pgdrill.scenarios.verdicts.forecast import forecast
     flat = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}, {"bytes": 2e8, "rto_seconds": 4.0}], 1e10, "10 GB", 60)
     assert flat.forecast_rto_seconds is None and flat.verdict.startswith("not forecastable")
     single = forecast("pitr", [{"bytes": 1e8, "rto_seconds": 5.0}], 1e10, "10 GB", 60)
@@ -124,8 +124,8 @@ def test_forecast_refuses_what_it_cannot_know():
 
 
 def test_a_forecast_past_the_hnsw_knee_is_not_a_line():
-    from pgdrill.scenarios.forecast import forecast
-    from pgdrill.scenarios.hnsw import Knee
+    from pgdrill.scenarios.verdicts.forecast import forecast
+    from pgdrill.scenarios.verdicts.hnsw import Knee
     knee = Knee(graph_bytes_per_vector=844.0, vectors_per_database_byte=4.4e-4, memory_bytes=64 * 2**20)
     assert round(knee.database_bytes / 1e6) == 181  # 79.5k vectors of 844 bytes in 64MB, 4.4e-4 vectors a byte
     points = [{"bytes": 1e7, "rto_seconds": 2.0}, {"bytes": 1e8, "rto_seconds": 11.0}]
@@ -138,7 +138,7 @@ def test_a_forecast_past_the_hnsw_knee_is_not_a_line():
 
 
 def test_three_sizes_tell_whether_a_line_holds():
-    from pgdrill.scenarios.forecast import forecast
+    from pgdrill.scenarios.verdicts.forecast import forecast
     linear = [{"bytes": 1e7, "rto_seconds": 2.0}, {"bytes": 3e7, "rto_seconds": 4.1}, {"bytes": 1e8, "rto_seconds": 11.0}]
     answer = forecast("logical_restore", linear, 1e9, "1 GB", 1800)
     assert answer.verdict == "within target" and answer.model.endswith("linearity checked at 3 sizes")
@@ -160,7 +160,7 @@ def test_three_sizes_tell_whether_a_line_holds():
 
 
 def test_replay_with_alike_wal_volumes_is_read_through_the_origin():
-    from pgdrill.scenarios.forecast import forecast_physical
+    from pgdrill.scenarios.verdicts.forecast import forecast_physical
     points = [{"bytes": 1.7e7, "wal_bytes": 50334000, "restore_files_seconds": 0.825, "replay_seconds": 0.628,
                "rto_seconds": 1.453},
               {"bytes": 9.8e7, "wal_bytes": 50334000, "restore_files_seconds": 1.348, "replay_seconds": 0.738,
@@ -171,7 +171,7 @@ def test_replay_with_alike_wal_volumes_is_read_through_the_origin():
 
 
 def test_recovery_follows_the_newest_timeline_and_reads_the_switch_segment_from_it():
-    from pgdrill.scenarios.timelines import Leg, expected_segments, recovery_path
+    from pgdrill.scenarios.proofs.timelines import Leg, expected_segments, recovery_path
     history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}
     legs = recovery_path(["00000002.history"], history.__getitem__, 1, 0x3000028)
     assert legs == [Leg(1, "000000010000000000000003", "000000010000000000000004"),
@@ -183,7 +183,7 @@ def test_recovery_follows_the_newest_timeline_and_reads_the_switch_segment_from_
 
 
 def test_a_backup_taken_after_the_switch_starts_on_the_new_timeline():
-    from pgdrill.scenarios.timelines import Leg, recovery_path
+    from pgdrill.scenarios.proofs.timelines import Leg, recovery_path
     history = {"00000002.history": b"1\t0/5000100\tno recovery target specified\n"}
     assert recovery_path(["00000002.history"], history.__getitem__, 2, 0x7000028) == [
         Leg(2, "000000020000000000000007", None)]
@@ -192,7 +192,7 @@ def test_a_backup_taken_after_the_switch_starts_on_the_new_timeline():
 def test_physical_forecast_grows_replay_with_wal_not_size():
     """Files grow with the database, replay with the WAL since the backup: a week of WAL at the same size costs
     more replay, and without --production-wal the drill's own ratio is assumed and said."""
-    from pgdrill.scenarios.forecast import forecast_physical
+    from pgdrill.scenarios.verdicts.forecast import forecast_physical
     points = [{"bytes": 1e8, "wal_bytes": 5e7, "restore_files_seconds": 2.0, "replay_seconds": 1.5, "rto_seconds": 3.5},
               {"bytes": 2e8, "wal_bytes": 1e8, "restore_files_seconds": 3.0, "replay_seconds": 2.0, "rto_seconds": 5.0}]
     given = forecast_physical("physical_restore", points, 1e10, 2e10, "10 GB", 900)
@@ -220,14 +220,14 @@ def test_a_verdict_survives_python_O():
     """require() raises whatever the interpreter's optimisation level: a check that must be able to fail can."""
     import subprocess
     import sys
-    code = ("from pgdrill.scenarios.checks import run_check, require\n"
+    code = ("from pgdrill.scenarios.verdicts.checks import run_check, require\n"
             "print(run_check('x', lambda: require(False, 'broken') or 'ok').status)")
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "failed"
 
 
 def test_a_misspelled_fault_hook_is_an_error_not_a_fault_skipped():
-    from pgdrill.scenarios.faults import Faults
+    from pgdrill.scenarios.steps.faults import Faults
     faults = Faults()
     faults.before_start = lambda cluster: None
     with pytest.raises(AttributeError):

@@ -20,7 +20,7 @@ import pytest
 
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
 from pgdrill.scenarios import logical
-from pgdrill.scenarios.faults import Faults
+from pgdrill.scenarios.steps.faults import Faults
 
 SCALE = float(os.environ.get("PGDRILL_OVERHEAD_SCALE", "1"))
 ROUNDS = int(os.environ.get("PGDRILL_OVERHEAD_ROUNDS", "3"))

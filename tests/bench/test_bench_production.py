@@ -18,8 +18,8 @@ import psutil
 import pytest
 
 from pgdrill.fixtures.seed import DATABASE, create_database, index_build_settings, load
-from pgdrill.scenarios.forecast import bend, forecast
-from pgdrill.scenarios.hnsw import measure_knee
+from pgdrill.scenarios.verdicts.forecast import bend, forecast
+from pgdrill.scenarios.verdicts.hnsw import measure_knee
 
 # the forecast's two measured points, then the larger scale it is checked against (past the HNSW knee of the
 # server's default 64MB, about scale 1.9; below the knee of the restore's --restore-memory auto);

@@ -18,9 +18,9 @@ from pgdrill.fixtures.readiness import RTO_PROBE_TABLE
 from pgdrill.fixtures.seed import APP_ROLE
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.writer import HEARTBEAT_TABLE
-from pgdrill.scenarios.catalog import CODES, USER_SCHEMA, Catalog, compare, read_catalog
-from pgdrill.scenarios.checks import Check, NotRun, require, run_check
-from pgdrill.scenarios.result import DrillFailure
+from pgdrill.scenarios.proofs.catalog import CODES, USER_SCHEMA, Catalog, compare, read_catalog
+from pgdrill.scenarios.verdicts.checks import Check, NotRun, require, run_check
+from pgdrill.scenarios.verdicts.result import DrillFailure
 
 
 def expect(ok: bool, code: str, message: str) -> None:

@@ -113,7 +113,7 @@ def defect_meaning(code: str) -> str:
     try:
         return RUNBOOK_DEFECTS[code]
     except KeyError:
-        raise ValueError(f"unknown runbook-defect code {code!r}: add it to scenarios/findings.py") from None
+        raise ValueError(f"unknown runbook-defect code {code!r}: add it to scenarios/verdicts/findings.py") from None
 
 
 def meaning(code: str) -> str:
@@ -121,4 +121,4 @@ def meaning(code: str) -> str:
     try:
         return FINDINGS[code]
     except KeyError:
-        raise ValueError(f"unknown finding code {code!r}: add it to scenarios/findings.py with a self-test") from None
+        raise ValueError(f"unknown finding code {code!r}: add it to scenarios/verdicts/findings.py with a self-test") from None

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pgdrill.scenarios.findings import meaning
-from pgdrill.scenarios.hnsw import Knee
-from pgdrill.scenarios.result import ERROR, Finding
+from pgdrill.scenarios.verdicts.findings import meaning
+from pgdrill.scenarios.verdicts.hnsw import Knee
+from pgdrill.scenarios.verdicts.result import ERROR, Finding
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Forecast:
     verdict: str  # "within target" | "breach" | "not forecastable: why"
     model: str = "rto = fixed + bytes / throughput"
     parts: dict | None = None  # physical: each phase's fit and the WAL volume used
-    knee: dict | None = None  # logical: where the HNSW build outgrows the restore's memory (scenarios/hnsw.py)
+    knee: dict | None = None  # logical: where the HNSW build outgrows the restore's memory (scenarios/verdicts/hnsw.py)
 
     @property
     def findings(self) -> list[Finding]:

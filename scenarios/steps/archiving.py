@@ -9,7 +9,7 @@ import time
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.wait import WaitTimeout, poll
-from pgdrill.scenarios.checks import require
+from pgdrill.scenarios.verdicts.checks import require
 
 
 class ArchivingError(AssertionError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pgdrill.scenarios.basebackup import (
+from pgdrill.scenarios.backups.basebackup import (
     SEGMENT_RE,
     SEGMENT_SIZE,
     SEGMENTS_PER_XLOGID,
@@ -21,7 +21,7 @@ from pgdrill.scenarios.basebackup import (
     parse_lsn,
     segment_name,
 )
-from pgdrill.scenarios.result import ScenarioResult
+from pgdrill.scenarios.verdicts.result import ScenarioResult
 
 REDO_DONE = re.compile(r"redo done at ([0-9A-F]+/[0-9A-F]+)")
 RESTORED = re.compile(r'restored log file "([0-9A-F]{24})" from archive')

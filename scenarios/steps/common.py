@@ -13,19 +13,20 @@ from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.progress import QUIET, Progress
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
-from pgdrill.scenarios import archiving, checklist
-from pgdrill.scenarios.checks import Check, NotRun, require, run_check
-from pgdrill.scenarios.faults import Faults
-from pgdrill.scenarios.measure import measure_rpo
-from pgdrill.scenarios.result import WARNING, DrillFailure, ScenarioResult
-from pgdrill.scenarios.targets import Target
+from pgdrill.scenarios.proofs import checklist
+from pgdrill.scenarios.proofs.measure import measure_rpo
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.faults import Faults
+from pgdrill.scenarios.verdicts.checks import Check, NotRun, require, run_check
+from pgdrill.scenarios.verdicts.result import WARNING, DrillFailure, ScenarioResult
+from pgdrill.scenarios.verdicts.targets import Target
 
 
 @dataclass
 class DrillContext:
     """Everything a scenario needs from outside: where clusters come from, targets, knobs, faults.
 
-    faults holds the typed hooks the self-tests use to break recovery on purpose (scenarios/faults.py).
+    faults holds the typed hooks the self-tests use to break recovery on purpose (scenarios/steps/faults.py).
     """
 
     make_cluster: Callable[..., Cluster]

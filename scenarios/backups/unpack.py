@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from pgdrill.fixtures.contract import base_layout, tablespace_archives
-from pgdrill.scenarios import compression
-from pgdrill.scenarios.result import DrillFailure
+from pgdrill.scenarios.backups import compression
+from pgdrill.scenarios.verdicts.result import DrillFailure
 
 SAFE_TYPES = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
               tarfile.GNUTYPE_SPARSE}

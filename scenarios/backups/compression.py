@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from pgdrill.fixtures.contract import COMPRESSION_SUFFIXES, plain_archive_name
-from pgdrill.scenarios.checks import NotRun
+from pgdrill.scenarios.verdicts.checks import NotRun
 
 GZIP_MAGIC, ZSTD_MAGIC, LZ4_MAGIC = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18"
 METHODS = {GZIP_MAGIC: "gzip", ZSTD_MAGIC: "zstd", LZ4_MAGIC: "lz4"}

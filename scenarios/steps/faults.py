@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from pgdrill.fixtures.contract import Cluster
 
 if TYPE_CHECKING:
-    from pgdrill.scenarios.basebackup import BaseBackup
+    from pgdrill.scenarios.backups.basebackup import BaseBackup
 
 Settings = dict[str, str]
 

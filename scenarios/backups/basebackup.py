@@ -19,8 +19,8 @@ from typing import NoReturn
 
 from pgdrill.fixtures.contract import Cluster, ServerDied, TarError
 from pgdrill.fixtures.readiness import wait_until_writable
-from pgdrill.scenarios.checks import NotRun
-from pgdrill.scenarios.result import DrillFailure, ScenarioResult
+from pgdrill.scenarios.verdicts.checks import NotRun
+from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 
 SEGMENT_SIZE = 16 * 1024 * 1024
 SEGMENTS_PER_XLOGID = 0x100000000 // SEGMENT_SIZE

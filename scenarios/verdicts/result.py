@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 import allure
 
 from pgdrill.fixtures.secret import redact, redact_tree
-from pgdrill.scenarios.checks import FAILED, NOT_RUN, PASSED, Check
-from pgdrill.scenarios.findings import defect_meaning, meaning
+from pgdrill.scenarios.verdicts.checks import FAILED, NOT_RUN, PASSED, Check
+from pgdrill.scenarios.verdicts.findings import defect_meaning, meaning
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgdrill.scenarios import compression
+from pgdrill.scenarios.backups import compression
 
 PLAIN_HEADER = b"-- PostgreSQL database dump"
 GLOBALS_HEADER = b"-- PostgreSQL database cluster dump"
