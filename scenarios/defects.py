@@ -23,9 +23,9 @@ from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.fixtures.wait import poll
 from pgdrill.fixtures.writer import AckWriter
-from pgdrill.scenarios.backups import basebackup
-from pgdrill.scenarios.physical import archived_end_lsn
+from pgdrill.scenarios.backups import basebackup, wal
 from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.backup import archived_end_lsn
 from pgdrill.scenarios.verdicts.hnsw import spilled_builds
 from pgdrill.scenarios.verdicts.result import RunbookDefect
 
@@ -193,7 +193,7 @@ def recovery_functions(ctx: ProbeContext) -> list[RunbookDefect]:
 def exposure_seconds(cluster: Cluster, writer: AckWriter) -> tuple[float, int]:
     """How long acknowledged commits have lived only in pg_wal (not archived), and how many there are."""
     end = archived_end_lsn(cluster)
-    pending = [a for a in writer.acks if basebackup.parse_lsn(a.lsn) >= end]
+    pending = [a for a in writer.acks if wal.parse_lsn(a.lsn) >= end]
     return (time.time() - pending[0].acked_at if pending else 0.0), len(pending)
 
 

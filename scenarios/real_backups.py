@@ -11,94 +11,23 @@ before and after.
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
-from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.readiness import wait_until_writable
-from pgdrill.fixtures.sql import SUPERUSER, VERIFIER
-from pgdrill.scenarios import pitr
-from pgdrill.scenarios.backups import basebackup, compression, layouts, psql_script, unpack
-from pgdrill.scenarios.proofs import checklist, replay, timelines
+from pgdrill.fixtures.sql import VERIFIER
+from pgdrill.scenarios.backups import archive, basebackup, compression, dumps, layouts, psql_script, unpack, wal
+from pgdrill.scenarios.proofs import checklist, timelines
 from pgdrill.scenarios.steps.common import DrillContext, execute
-from pgdrill.scenarios.verdicts.checks import FAILED, NotRun, require, run_check
+from pgdrill.scenarios.steps.recovery import start_and_prove
+from pgdrill.scenarios.verdicts.checks import FAILED, require, run_check
 from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
-
-PLAIN_TRAILER = "-- PostgreSQL database dump complete"
 
 
 def fingerprint(root: Path) -> dict[str, tuple[int, float]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime) for p in root.rglob("*") if p.is_file()}
-
-
-def find_manifest(path: Path) -> Path | None:
-    """scripts/backup.sh's manifest.json beside the backup (or one level up), when there is one."""
-    return next((candidate for candidate in (path / "manifest.json", path.parent / "manifest.json",
-                                             path.parent.parent / "manifest.json") if candidate.is_file()), None)
-
-
-def manifest_for(path: Path) -> dict | None:
-    found = find_manifest(path)
-    return json.loads(found.read_text()) if found else None
-
-
-def without_superuser(globals_sql: Path, workdir: Path) -> Path:
-    """A copy of the globals dump without the lines for the superuser the drill connects as.
-
-    Restoring them would give the scratch server production's superuser password, and lock the drill out.
-    """
-    kept = [line for line in globals_sql.read_text().splitlines(keepends=True)
-            if not line.startswith((f"CREATE ROLE {SUPERUSER};", f"ALTER ROLE {SUPERUSER} "))]
-    copy = workdir / "globals-without-superuser.sql"
-    copy.touch(mode=0o600)  # production's role password hashes: private
-    copy.write_text("".join(kept))
-    return copy
-
-
-def host_tool(installation: Installation, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """A PostgreSQL tool of this host's installation, reading backup files of this host (never a server)."""
-    return subprocess.run([installation.tool(name), *args], capture_output=True, text=True)
-
-
-ReadToEnd = Callable[[Path], "subprocess.CompletedProcess[str]"]  # `pg_restore -f /dev/null` over a dump
-
-
-def read_on_host(installation: Installation) -> ReadToEnd:
-    """pg_restore of this host reading a dump to its end (the gate's own backups, taken in the test)."""
-    return lambda dump: host_tool(installation, "pg_restore", "-f", "/dev/null", str(dump))
-
-
-def read_in_copy(cluster: Cluster) -> ReadToEnd:
-    """pg_restore reading a production dump to its end where the copy's own tools run (as its account, or in its
-    container), never as this process: the dump is hostile input. Streamed, or staged when it is a directory."""
-    def read(dump: Path) -> subprocess.CompletedProcess[str]:
-        if dump.is_dir():
-            return cluster.tool("pg_restore", "-f", "/dev/null", cluster.stage_file(dump), check=False)
-        return cluster.tool("pg_restore", "-f", "/dev/null", stdin_path=dump, check=False)
-    return read
-
-
-def check_complete(result: ScenarioResult, read_to_end: ReadToEnd, dump: Path, kind: str) -> None:
-    if kind.startswith("plain"):
-        tail = dump.read_bytes()[-4096:].decode(errors="replace")
-        if PLAIN_TRAILER not in tail:
-            result.find("DUMP_TRUNCATED", f"{dump.name} is a plain SQL dump without pg_dump's completion trailer "
-                                          f"('{PLAIN_TRAILER}'): it was cut short (psql would restore it with exit 0)")
-        return
-    out = read_to_end(dump)
-    if "this build does not support compression" in out.stderr:
-        raise NotRun(f"{dump.name} is compressed with a method this installation's pg_restore was built without: "
-                     f"{' '.join(out.stderr.split())[:160]}")
-    if out.returncode != 0:
-        result.find("DUMP_TRUNCATED", f"{dump.name} ({kind} archive) cannot be read to the end: "
-                                      f"{' '.join(out.stderr.split())[:200]}")
 
 
 def judge_restore_errors(result: ScenarioResult, stderr: str, returncode: int) -> None:
@@ -162,56 +91,17 @@ def check_physical_freshness(result: ScenarioResult, base: Path, manifest: dict 
     if base_age > interval:
         result.find("BASE_BACKUP_OVERDUE", f"the newest base backup {base.name} is {base_age / 86400:.1f} days old, "
                                            f"past its {interval / 86400:g}-day schedule (--base-backup-interval)")
-    segments = {name: mtime for name, mtime in listing.items() if basebackup.SEGMENT_RE.match(name)}
+    segments = {name: mtime for name, mtime in listing.items() if wal.SEGMENT_RE.match(name)}
     if not segments:
         return
     newest = max(segments.values())
     wal_age = time.time() - newest
     to_replay = [name for name in segments if name >= backup.start_segment and name[:8] == backup.start_segment[:8]]
     result.facts.update(newest_archived_wal_age_seconds=round(wal_age),
-                        wal_bytes_to_replay=len(to_replay) * basebackup.SEGMENT_SIZE)
+                        wal_bytes_to_replay=len(to_replay) * wal.SEGMENT_SIZE)
     if wal_age > result.rpo_target_seconds:
         result.find("ARCHIVE_LAG", f"the newest archived WAL is {wal_age / 60:.1f} min old, older than the RPO target "
                                    f"{result.rpo_target_seconds / 60:.0f} min: commits since then would be lost")
-
-
-def refuse_escapes(path: Path, script: str) -> None:
-    """A psql script holding meta-commands pg_dump never writes is not run at all: DUMP_SHELL_ESCAPE."""
-    found = psql_script.escapes(script)
-    if found:
-        raise DrillFailure("DUMP_SHELL_ESCAPE", psql_script.describe(found, path.name))
-
-
-def globals_beside(dump: Path) -> Path | None:
-    """The pg_dumpall --globals-only file kept beside a dump: globals.sql, else a file whose content is what
-    pg_dumpall writes (not any file that merely starts with its header). A candidate holding meta-commands is
-    DUMP_SHELL_ESCAPE: whoever wrote it into the backup store is not to be trusted with the rest either."""
-    named = dump.parent / "globals.sql"
-    candidates = [named] if named.is_file() else [
-        p for p in sorted(dump.parent.iterdir()) if p.is_file() and p != dump and layouts.is_globals_dump(p)]
-    for path in candidates:
-        if compression.method_of(path):
-            continue  # psql reads it as text: a compressed globals file is not one it could restore
-        script = path.read_text(errors="replace")
-        refuse_escapes(path, script)
-        if psql_script.is_globals_script(script):
-            return path
-    return None
-
-
-def readable_sql(dump: Path, kind: str, workdir: Path, max_expansion: float) -> Path:
-    """A plain dump as psql reads it: compressed ones decompressed into a private (0600) file of the run.
-    One that does not decompress to its end was cut short: DUMP_TRUNCATED."""
-    if kind == "plain":
-        return dump
-    out = workdir / "restore-input.sql"
-    try:
-        compression.decompress(dump, out, limit=int(dump.stat().st_size * max_expansion))
-    except compression.CorruptCompressed as exc:
-        raise DrillFailure("DUMP_TRUNCATED", str(exc)) from None
-    except compression.TooLarge as exc:
-        raise DrillFailure("BACKUP_EXPANSION_LIMIT", f"{exc} (--max-expansion {max_expansion:g})") from None
-    return out
 
 
 def not_run(ctx: DrillContext, scenario: str, number: int, result_id: str, why: str) -> ScenarioResult:
@@ -233,21 +123,21 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
         cluster = ctx.make_cluster("real-logical", seeded=False, start=False)
         cluster.isolate()  # production's roles arrive with their password hashes: no network login may use them
         cluster.start()
-        manifest, kind = manifest_for(dump), found.format
+        manifest, kind = dumps.manifest_for(dump), found.format
         result.facts.update(backup=str(dump), format=kind)
-        sql = readable_sql(dump, kind, ctx.workdir, ctx.max_expansion) if kind.startswith("plain") else dump
+        sql = dumps.readable_sql(dump, kind, ctx.workdir, ctx.max_expansion) if kind.startswith("plain") else dump
         with result.step("check", f"the {kind} dump is complete, and holds SQL only"):
             if kind.startswith("plain"):  # before anything reads it further: a hostile script is not run at all
-                refuse_escapes(dump, sql.read_text(errors="replace"))
-            check_complete(result, read_in_copy(cluster), sql, kind)
+                dumps.refuse_escapes(dump, sql.read_text(errors="replace"))
+            dumps.check_complete(result, dumps.read_in_copy(cluster), sql, kind)
             if kind.startswith("plain"):
                 sql = psql_script.restricted_copy(sql, ctx.workdir / "restore-input-restricted.sql")
-            globals_sql = globals_beside(dump)
+            globals_sql = dumps.globals_beside(dump)
         dbname = (manifest or {}).get("database") or "restored"
         t0 = time.time()
         with result.step("restore", "globals (when beside the dump), CREATE DATABASE, restore"):
             if globals_sql is not None:
-                roles = psql_script.restricted_copy(without_superuser(globals_sql, ctx.workdir),
+                roles = psql_script.restricted_copy(dumps.without_superuser(globals_sql, ctx.workdir),
                                                     ctx.workdir / "globals-restricted.sql")
                 cluster.tool("psql", "-X", "-q", "-d", "postgres", stdin_path=roles, check=False)
             cluster.query(f'CREATE DATABASE "{dbname}"')
@@ -270,126 +160,6 @@ def restore_dump(ctx: DrillContext, found: layouts.Found) -> ScenarioResult:
                 result.find("SOURCE_MODIFIED", f"files under {dump.parent} changed during the restore test")
 
     return execute(result, body, ctx)
-
-
-def read_base(found: layouts.Found) -> basebackup.BaseBackup:
-    """Where the backup's WAL starts: from backup_manifest, or, without one, from its backup_label."""
-    if (found.path / "backup_manifest").is_file():
-        return basebackup.BaseBackup.read(found.path)
-    label = layouts.backup_label(found) or ""
-    start = layouts.START_WAL.search(label)
-    timeline = re.search(r"START TIMELINE: (\d+)", label)
-    if not start:
-        raise DrillFailure("BASEBACKUP_CORRUPT", f"{found.path} has neither a backup_manifest nor a readable backup_label")
-    lsn = basebackup.parse_lsn(start.group(1))
-    return basebackup.BaseBackup(found.path, int(timeline.group(1)) if timeline else int(start.group(2)[:8], 16), lsn,
-                                 lsn, 0.0)
-
-
-def check_system_identifiers(found: layouts.Found, archive: Path, segments: list[str]) -> None:
-    """Every segment recovery will read belongs to the backup's database system: a foreign one (same name, another
-    cluster) makes PostgreSQL end recovery there and promote, silently dropping what follows."""
-    system = layouts.system_identifier(found)
-    if system is None:
-        return
-    for name in segments:
-        theirs = layouts.segment_system_identifier(archive / name)
-        if theirs is not None and theirs != system:
-            raise DrillFailure("WAL_FOREIGN_SEGMENT", f"archived WAL segment {name} belongs to database system {theirs}, "
-                                                      f"not the backup's {system}: recovery would end there and promote")
-
-
-COMMIT = re.compile(r"COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) (UTC|GMT)")
-
-
-def check_target_reachable(archive: Path, backup: basebackup.BaseBackup, target: datetime, pg_waldump: str,
-                           segments: list[str]) -> None:
-    """Before anything starts: the target lies after the backup's consistency point and at or before the last
-    commit the archive holds (recovery stops only at a commit later than the target)."""
-    files = sorted(p.name for p in archive.iterdir())
-    pitr.check_target_after_backup(files, lambda name: (archive / name).read_bytes(), backup, target)
-    last = None
-    for name in reversed(segments[-3:]):
-        dump = subprocess.run([pg_waldump, "-p", str(archive), "-r", "Transaction", name, name],
-                              capture_output=True, text=True)
-        found = COMMIT.findall(dump.stdout)
-        if found:
-            last = datetime.fromisoformat(found[-1][0] + "+00:00")
-            break
-    if last is not None and target >= last:
-        raise DrillFailure("PITR_TARGET_AFTER_ARCHIVE_END",
-                           f"the recovery target {target.isoformat(' ')} lies at or after the last commit the archive "
-                           f"holds ({last.isoformat(' ')}): recovery would end before reaching it")
-
-
-PARTIAL = ".partial"
-
-
-def partial_segment(name: str) -> str | None:
-    """The segment a `.partial` file holds the start of (X.partial, X.partial.gz, pg_receivewal's X.gz.partial)."""
-    core = compression.plain_name(name)
-    if not core.endswith(PARTIAL):
-        return None
-    core = compression.plain_name(core.removesuffix(PARTIAL))
-    return core if basebackup.SEGMENT_RE.match(core) else None
-
-
-def usable_partials(names: list[str]) -> dict[str, str]:
-    """{file: segment} for `.partial` files that end the WAL a recovery can follow: pg_receivewal's current
-    segment, or a promoted server's last one. A partial whose full segment is absent and that no later timeline
-    supersedes (no segment at or past it on a newer timeline) is the archive's last word: recovery may use it."""
-    segments = {compression.plain_name(name) for name in names if basebackup.SEGMENT_RE.match(compression.plain_name(name))}
-    usable = {}
-    for name in names:
-        segment = partial_segment(name)
-        if segment is None or segment in segments:
-            continue
-        if not any(other[:8] > segment[:8] and other[8:] >= segment[8:] for other in segments):
-            usable[name] = segment
-    return usable
-
-
-def archived_file_limit(name: str) -> int:
-    """What an archived file may hold decompressed: a segment (or the start of one) its size, a .history or
-    .backup file a small text."""
-    plain = compression.plain_name(name)
-    segment = basebackup.SEGMENT_RE.match(plain) or partial_segment(name)
-    return basebackup.SEGMENT_SIZE if segment else 1 << 20
-
-
-def archive_as_read(archive: Path, workdir: Path) -> tuple[Path, int, dict[str, str]]:
-    """The archive as recovery reads it: files an archive_command like `gzip < %p > ARCHIVE/%f.gz` (or zstd, lz4)
-    wrote are decompressed, and a usable `.partial` stands in for its segment, all in a private (0700) copy of the
-    run. An archive that needs neither is used as is. Returns the directory, how many files were decompressed, and
-    the partials used ({file: segment})."""
-    files = sorted(p.name for p in archive.iterdir() if p.is_file())
-    compressed = [name for name in files if compression.method_of(archive / name)]
-    partials = usable_partials(files)
-    if not compressed and not partials:
-        return archive, 0, {}
-    staging = Path(tempfile.mkdtemp(prefix="archive-as-read-", dir=workdir))  # 0700
-    for name in files:
-        if partial_segment(name) and name not in partials:
-            continue
-        try:
-            compression.decompress(archive / name, staging / partials.get(name, compression.plain_name(name)),
-                                   limit=archived_file_limit(name))
-        except compression.CorruptCompressed as exc:
-            raise DrillFailure("WAL_UNREADABLE", f"archived file {exc}") from None
-        except compression.TooLarge as exc:
-            raise DrillFailure("BACKUP_EXPANSION_LIMIT", f"archived file {exc}") from None
-    return staging, len(compressed), partials
-
-
-def copy_archive_in(cluster: Cluster, archive: Path, backup: basebackup.BaseBackup) -> int:
-    """The archive files recovery from this backup may ask for (segments from its start, .history and .backup
-    files) into the scratch cluster's own archive: the source stays unread by the server, whatever its modes."""
-    names = [p.name for p in sorted(archive.iterdir()) if p.is_file() and (
-        p.name.endswith(".history") or p.name.endswith(".backup")
-        or (basebackup.SEGMENT_RE.match(p.name) and p.name >= backup.start_segment))]
-    for name in names:
-        cluster.write_archive_file(name, (archive / name).read_bytes())
-    return len(names)
 
 
 def check_isolated(cluster: Cluster) -> str:
@@ -435,25 +205,6 @@ def check_source_untargeted(result: ScenarioResult, cluster: Cluster, wal_archiv
                     + "; ".join(f"{name} = {value}" for name, value in aimed.items()))
 
 
-def holds_wal(base: Path) -> bool:
-    """Whether a base backup carries its own WAL (pg_wal/ segments, or a pg_wal tar): one taken with -X none
-    (Barman's, whose WAL is in its own archive) does not, and its WAL is proved by replay instead."""
-    pg_wal = base / "pg_wal"
-    if pg_wal.is_dir():
-        return any(basebackup.SEGMENT_RE.match(p.name) for p in pg_wal.iterdir())
-    return any(base.glob("pg_wal.tar*"))
-
-
-def verify_base(cluster: Cluster, backup: basebackup.BaseBackup) -> str:
-    if not (backup.path / "backup_manifest").is_file():
-        raise NotRun(f"{backup.path} has no backup_manifest (taken with --no-manifest, or by another tool): "
-                     "pg_verifybackup needs one")
-    if holds_wal(backup.path):
-        return basebackup.verify(cluster, backup)
-    return (basebackup.verify(cluster, backup, parse_wal=False)
-            + " (files only, -n: the backup holds no WAL of its own; replay from the archive proves that)")
-
-
 def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | None, target: str | None,
                  base_interval: float = 7 * 86400) -> ScenarioResult:
     result = ctx.result("pitr" if target else "physical_restore", 3 if target else 2)
@@ -465,42 +216,42 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
     def body(result: ScenarioResult) -> None:
         sources = [p for p in (base, wal_archive) if p]
         before = {str(p): fingerprint(p) for p in sources}
-        backup = read_base(found)
-        manifest = manifest_for(base)
+        backup = basebackup.read_base(found)
+        manifest = dumps.manifest_for(base)
         cluster = ctx.make_cluster("real-physical", seeded=False, start=False)
         result.facts.update(backup=str(base), format=found.format, wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "every member of the backup is a plain file, directory or in-tree link, and fits"):
             result.facts["extracted_bytes"] = unpack.check_base_backup(base, cluster.free_bytes())
         with result.step("check", "pg_verifybackup against backup_manifest"):
-            verified = run_check("base backup verified (pg_verifybackup)", lambda: verify_base(cluster, backup))
+            verified = run_check("base backup verified (pg_verifybackup)", lambda: basebackup.verify_base(cluster, backup))
             result.checks.append(verified)
             if verified.status == FAILED and verified.code:
                 raise DrillFailure(verified.code, verified.detail)
-        archive, recovery_timeline = None, backup.timeline
+        as_read, recovery_timeline = None, backup.timeline
         if wal_archive:
             with result.step("check", "the archive as recovery reads it (decompressed, .partial as the last segment)"):
-                archive, decompressed, partials = archive_as_read(wal_archive, ctx.workdir)
+                as_read, decompressed, partials = archive.archive_as_read(wal_archive, ctx.workdir)
                 result.facts.update(archive_files_decompressed=decompressed, partial_segments_used=sorted(partials))
             with result.step("check", "WAL archive continuity along the timeline path recovery takes"):
-                listing = {p.name: p.stat().st_size for p in archive.iterdir() if p.is_file()}
-                read = archive.joinpath  # bound before the lambda: mypy cannot narrow `archive` inside it
+                listing = {p.name: p.stat().st_size for p in as_read.iterdir() if p.is_file()}
+                read = as_read.joinpath  # bound before the lambda: mypy cannot narrow `as_read` inside it
                 legs, recovery_timeline = timelines.check_path(sorted(listing), lambda name: read(name).read_bytes(),
                                                                backup.timeline, backup.start_lsn, str(wal_archive))
                 segments = [name for leg in legs for name in leg]
                 result.facts.update(timeline_path=[int(leg[0][:8], 16) for leg in legs if leg],
                                     recovery_timeline=recovery_timeline)
                 basebackup.check_segment_sizes(listing, segments)
-                waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), archive)
-                check_system_identifiers(found, archive, segments)
+                waldump = basebackup.host_waldump(ctx.installation.tool("pg_waldump"), as_read)
+                archive.check_system_identifiers(found, as_read, segments)
                 partial_tail = set(partials.values())
                 for leg in legs:  # pg_waldump reads one timeline per call
                     basebackup.check_archive_readable(waldump, leg, ends_in_partial=bool(leg) and leg[-1] in partial_tail)
                 if target_at is not None:
-                    check_target_reachable(archive, backup, target_at, ctx.installation.tool("pg_waldump"), segments)
-        if archive:
+                    archive.check_target_reachable(as_read, backup, target_at, ctx.installation.tool("pg_waldump"), segments)
+        if as_read:
             with result.step("restore", "copy the archive's WAL for this backup into the scratch cluster's archive"):
                 started = time.perf_counter()
-                copied = copy_archive_in(cluster, archive, backup)
+                copied = archive.copy_archive_in(cluster, as_read, backup)
                 result.facts.update(archive_files_copied=copied, archive_copy_seconds=round(time.perf_counter() - started, 3))
         t0 = time.time()
         with result.step("restore", "extract, recovery.signal, restore_command reading the copied archive"):
@@ -517,21 +268,12 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             if ctx.faults.restored_settings:
                 settings = ctx.faults.restored_settings(settings)
             cluster.write_auto_conf(settings, append=True)
-        archived = cluster.archived_segments()
-        log_from = cluster.log_size()
-        t1 = basebackup.start_recovery(cluster, "postgres", evidence=result.evidence)
+        t1 = start_and_prove(ctx, result, cluster, backup, target=target_at, timeline=recovery_timeline,
+                             dbname="postgres")
         result.rto_seconds = round(t1 - t0, 3)
         result.facts["subscriptions_disabled"] = disable_subscriptions(cluster)
         result.facts["tablespaces"] = dict(cluster.query(  # each inside the copy's data directory (contract)
             "SELECT spcname, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT LIKE 'pg\\_%'"))
-        with result.step("verify", "where recovery went: the server's account against the archive or the target"):
-            log = cluster.log_since(log_from)
-            if target_at is None:
-                replay.prove_archive_end_reached(result, log, archived, recovery_timeline)
-            else:
-                result.facts["recovery_stop"] = replay.stop_line(log)
-                pitr.confirm_stop(result)
-        basebackup.reset_recovery_settings(result, cluster, step="reset")
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
             result.checks.append(run_check("no production login reaches the copy over the network",
                                            lambda: check_isolated(cluster)))

@@ -14,24 +14,31 @@ from __future__ import annotations
 import time
 
 from pgdrill.fixtures.docker_cluster import DockerCluster
-from pgdrill.fixtures.seed import DATABASE
-from pgdrill.scenarios.backups import basebackup
-from pgdrill.scenarios.physical import (
+from pgdrill.scenarios.backups import basebackup, wal
+from pgdrill.scenarios.steps.backup import (
     archive_segments_after_backup,
     archived_end_lsn,
     backup_and_prove,
-    bound_physical_rpo,
+    bound_rpo,
     correct_archiving,
-    current_timeline,
-    record_rto,
-    restore_command,
-    verify_physical,
 )
-from pgdrill.scenarios.proofs import checklist, replay
 from pgdrill.scenarios.steps.common import DrillContext, Workload, execute
+from pgdrill.scenarios.steps.recovery import (
+    Before,
+    Steps,
+    current_timeline,
+    judge,
+    record_rto,
+    source_snapshot,
+    start_and_prove,
+)
+from pgdrill.scenarios.steps.restore import restore_command
 from pgdrill.scenarios.verdicts.result import INFO, RunbookDefect, ScenarioResult
 
 SCENARIO = "complete_rebuild"
+STEPS = Steps(start=("step 3-4", "docker-compose up -d postgres; wait for the first write (not sleep 30)"),
+              prove="step 7a", reset="step 7b",
+              verify=("verify", "recovery verification checklist, with the application's health URL"))
 
 
 def prove_exec_on_stopped_container(result: ScenarioResult, cluster: DockerCluster) -> None:
@@ -60,7 +67,7 @@ def prove_archive_not_on_volume(result: ScenarioResult, cluster: DockerCluster) 
 
 def loss_without_saved_archive(result: ScenarioResult, workload: Workload, backup) -> None:
     """What skipping step 1 would cost: every acknowledged commit after the base backup's end."""
-    after_backup = sorted(s for s in workload.acked if basebackup.parse_lsn(workload.lsn[s]) > backup.end_lsn)
+    after_backup = sorted(s for s in workload.acked if wal.parse_lsn(workload.lsn[s]) > backup.end_lsn)
     if after_backup:
         span = workload.commit_ts[after_backup[-1]] - workload.commit_ts[after_backup[0]]
         result.find("ARCHIVE_NOT_SAVED_LOSS", f"without step 1 (saving the WAL archive) this rebuild would lose "
@@ -81,12 +88,10 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
         correct_archiving(ctx, result, cluster)
         workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
-        delays = archive_segments_after_backup(ctx, result, cluster)  # archived under load, as in production
-        bound_physical_rpo(ctx, result, delays)
-        snapshot = checklist.take_snapshot(cluster, DATABASE)
-        old_timeline = current_timeline(cluster)
+        bound_rpo(ctx, result, archive_segments_after_backup(ctx, result, cluster))  # archived under load
+        snapshot, timeline = source_snapshot(result, cluster), current_timeline(cluster)
         workload.stop_and_sample()
-        archived_until = archived_end_lsn(cluster)
+        before = Before(snapshot, timeline, workload, backup_check, archived_until=archived_end_lsn(cluster))
         saved = ctx.workdir / "wal_archive_saved"
 
         t0 = time.time()
@@ -106,25 +111,17 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
             cluster.restore_archive(saved)
         with result.step("pre-check", "restored archive continuity and readability from the backup's start segment"):
             basebackup.check_cluster_archive(cluster, backup)
-            archived = cluster.archived_segments()
         with result.step("step 7", "recovery.signal; restore_command appended to postgresql.auto.conf"):
             cluster.write_data_file("recovery.signal", "")
             cluster.write_auto_conf({"restore_command": restore_command(ctx, cluster)}, append=True)
         t_files = time.time()
-        with result.step("step 3-4", "docker-compose up -d postgres; wait for the first write (not sleep 30)"):
-            compose.up(wait=False)
-            t1 = basebackup.start_recovery(cluster, DATABASE, already_started=True, evidence=result.evidence)
+        t1 = start_and_prove(ctx, result, cluster, backup, target=None, launch=lambda: compose.up(wait=False),
+                             steps=STEPS)
         record_rto(result, t0, t_files, t1)
-        with result.step("step 7a", "prove recovery replayed the archive to its end (the server's account)"):
-            replay.prove_archive_end_reached(result, cluster.log_since(0), archived, backup.timeline)
-        basebackup.reset_recovery_settings(result, cluster)
         with result.step("step 8", "restart dependent services and ask their /health"):
             app.start()
-        if ctx.faults.before_verify:
-            ctx.faults.before_verify(cluster)
-        with result.step("verify", "recovery verification checklist, with the application's health URL"):
-            verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
-            loss_without_saved_archive(result, workload, backup)
+        judge(ctx, result, cluster, before, STEPS)
+        loss_without_saved_archive(result, workload, backup)
         prove_archive_not_on_volume(result, cluster)
 
     return execute(result, body, ctx)

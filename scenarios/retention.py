@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pgdrill.scenarios.backups.basebackup import DrillFailure, check_archive_continuity, next_segment
+from pgdrill.scenarios.backups.basebackup import DrillFailure, check_archive_continuity
+from pgdrill.scenarios.backups.wal import next_segment
 
 DAY = 86400
 SEGMENTS_PER_DAY = 24

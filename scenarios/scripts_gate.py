@@ -20,7 +20,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
@@ -28,22 +27,20 @@ from pgdrill.fixtures.osuser import give_to_server, remove_tree
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.secret import redact
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
-from pgdrill.scenarios import real_backups
-from pgdrill.scenarios.backups import basebackup, layouts
+from pgdrill.scenarios.backups import basebackup, dumps, layouts
+from pgdrill.scenarios.backups.basebackup import format_target
 from pgdrill.scenarios.backups.script_set import ScriptSet
-from pgdrill.scenarios.physical import (
+from pgdrill.scenarios.proofs import checklist
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.backup import (
     archive_segments_after_backup,
     archived_end_lsn,
-    bound_physical_rpo,
+    bound_rpo,
     correct_archiving,
-    current_timeline,
-    record_rto,
-    verify_physical,
 )
-from pgdrill.scenarios.pitr import GAP_SECONDS, format_target, judge_stop_point, stop_evidence
-from pgdrill.scenarios.proofs import checklist, replay
-from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.steps.recovery import Before, current_timeline, recover, source_snapshot
+from pgdrill.scenarios.steps.restore import lose_data_directory, mark_target
 from pgdrill.scenarios.verdicts.checks import NOT_RUN, Check, NotRun, run_check
 from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 
@@ -113,7 +110,7 @@ def check_manifest(manifest_path: Path) -> str:
 
 def judge_manifest(result: ScenarioResult, scripts: ScriptSet, found: layouts.Found) -> None:
     """manifest.json: required by the reference contract, optional otherwise (with it, more is checked)."""
-    path = real_backups.find_manifest(found.path)
+    path = dumps.find_manifest(found.path)
     if path is None and scripts.manifest_required:
         raise DrillFailure("BACKUP_NO_MANIFEST", f"{found.path.parent} has no manifest.json")
     if path is None:
@@ -129,17 +126,17 @@ def check_dump(ctx: DrillContext, result: ScenarioResult, found: layouts.Found, 
     if dump.is_file() and dump.stat().st_size == 0:
         raise DrillFailure("BACKUP_EMPTY", f"{dump} is empty")
     if found.format.startswith("plain"):
-        sql = real_backups.readable_sql(dump, found.format, ctx.workdir, ctx.max_expansion)
+        sql = dumps.readable_sql(dump, found.format, ctx.workdir, ctx.max_expansion)
         if sql.stat().st_size == 0:
             raise DrillFailure("BACKUP_EMPTY", f"{dump.name} decompresses to nothing: its pg_dump wrote nothing (a "
                                                "`pg_dump | gzip` pipeline without pipefail exits 0 when pg_dump fails)")
-        real_backups.check_complete(result, real_backups.read_on_host(ctx.installation), sql, found.format)
+        dumps.check_complete(result, dumps.read_on_host(ctx.installation), sql, found.format)
     else:
-        toc = real_backups.host_tool(ctx.installation, "pg_restore", "-l", str(dump))
+        toc = dumps.host_tool(ctx.installation, "pg_restore", "-l", str(dump))
         named = next((line.split(":", 1)[1].strip() for line in toc.stdout.splitlines() if "dbname:" in line), None)
         if toc.returncode == 0 and named != database:
             raise DrillFailure("BACKUP_WRONG_DATABASE", f"{dump.name} is a dump of database {named!r}, not {database!r}")
-        real_backups.check_complete(result, real_backups.read_on_host(ctx.installation), dump, found.format)
+        dumps.check_complete(result, dumps.read_on_host(ctx.installation), dump, found.format)
     truncated = [f for f in result.findings if f.code == "DUMP_TRUNCATED"]
     if truncated:
         raise DrillFailure("DUMP_TRUNCATED", truncated[0].message)
@@ -235,17 +232,9 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
     return execute(result, body, ctx)
 
 
-def take_target(result: ScenarioResult, cluster: Cluster) -> tuple[datetime, str]:
-    """The PITR target: now, as the server's clock has it, and its recovery_target_time text. The markers
-    keep committing for GAP_SECONDS after it: exactness is then shown on both sides."""
-    moment = cluster.scalar("SELECT clock_timestamp()")
-    time.sleep(GAP_SECONDS)
-    text = result.facts["recovery_target_time"] = format_target(moment)
-    return moment, text
-
-
 def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bool = False) -> ScenarioResult:
-    """To the end of the archive, or (pitr) to a target between markers: the same flow, one proof each."""
+    """To the end of the archive, or (pitr) to a target between markers: the set's backup and restore, then the
+    pipeline every physical recovery goes through (steps.recovery)."""
     result = ctx.result("pitr" if pitr else "physical_restore", 3 if pitr else 2)
     result.id = "gate_pitr" if pitr else "gate_physical"
 
@@ -257,44 +246,24 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
         workload = Workload(ctx, cluster)
         found = gate.backup()
         judge_manifest(result, scripts, found)
-        backup = real_backups.read_base(found)
+        backup = basebackup.read_base(found)
         backup_check = run_check("base backup verified (pg_verifybackup)",
-                                 lambda: real_backups.verify_base(cluster, backup))
+                                 lambda: basebackup.verify_base(cluster, backup))
         delays = archive_segments_after_backup(ctx, result, cluster)
-        snapshot = checklist.take_snapshot(cluster, DATABASE)
-        target = take_target(result, cluster) if pitr else None
-        old_timeline = current_timeline(cluster)
+        snapshot = source_snapshot(result, cluster)
+        target = mark_target(cluster) if pitr else None
+        disaster_at = time.time()  # where a destructive commit would be: markers after it are not the RPO's
+        timeline = current_timeline(cluster)
         workload.stop_and_sample()
-        if pitr:  # recovery stops only at a commit after the target, which must be archived
+        if target:  # recovery stops only at a commit after the target, which must be archived
             delays.append(archiving.timed_switch(cluster, timeout=60))
-        bound_physical_rpo(ctx, result, delays)
-        archived_until = archived_end_lsn(cluster)
+            result.facts["recovery_target_time"] = format_target(target)
+        bound_rpo(ctx, result, delays)
+        before = Before(snapshot, timeline, workload, backup_check, archived_until=archived_end_lsn(cluster),
+                        target=target, disaster_at=disaster_at if target else None)
         t0 = time.time()
-        with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
-            cluster.crash()
-            cluster.wipe_data()
-        gate.restore(found, target[1] if target else None)
-        t_files = time.time()
-        archived = cluster.archived_segments()
-        log_from = cluster.log_size()
-        with result.step("start", "start PostgreSQL and wait for the first write"):
-            t1 = basebackup.start_recovery(cluster, DATABASE, evidence=result.evidence)
-        record_rto(result, t0, t_files, t1)
-        if target:
-            result.facts["recovery_stop"] = stop_evidence(cluster, log_from)
-            basebackup.reset_recovery_settings(result, cluster, step="reset")
-            with result.step("verify", "where recovery stopped, markers exact around the target, checklist"):
-                verify_all(ctx, result, cluster, snapshot, physical=True, old_timeline=old_timeline,
-                           backup_check=backup_check)
-                present = workload.judge(result, cluster)
-                judge_stop_point(result, workload, target[0], present)
-            return
-        replay.prove_archive_end_reached(result, cluster.log_since(log_from), archived, backup.timeline)
-        basebackup.reset_recovery_settings(result, cluster, step="reset")
-        with result.step("verify", "recovery verification checklist"):
-            verify_physical(ctx, result, cluster, snapshot, old_timeline, backup_check, workload, archived_until)
-            if cluster.scalar("SELECT timeline_id FROM pg_control_checkpoint()") == old_timeline:
-                result.find("WAL_REPLAY_SKIPPED", "the restore did not run archive recovery: the server came up on "
-                                                  "the old timeline with only the backup's own WAL")
+        lose_data_directory(result, cluster)
+        gate.restore(found, format_target(target) if target else None)
+        recover(ctx, result, cluster, backup, before, t0)
 
     return execute(result, body, ctx)

@@ -15,8 +15,8 @@ import pytest
 
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import real_backups
-from pgdrill.scenarios.backups import layouts
-from pgdrill.scenarios.backups.basebackup import parse_lsn
+from pgdrill.scenarios.backups import basebackup, layouts
+from pgdrill.scenarios.backups.wal import parse_lsn
 from pgdrill.scenarios.steps import archiving
 
 pytestmark = pytest.mark.slow
@@ -170,7 +170,7 @@ def test_a_segment_from_another_database_system(source, cluster_factory, drill_c
     archiving.switch_and_wait(other)
     theirs = other.read_archive_file(other.archived_segments()[0])
     found = only(where)["physical"]
-    victim = middle(archive, real_backups.read_base(found).start_segment)
+    victim = middle(archive, basebackup.read_base(found).start_segment)
     (archive / victim).write_bytes(theirs)
     result = real_backups.restore_base(drill_context, found, archive, None)
     assert "WAL_FOREIGN_SEGMENT" in {f.code for f in result.findings}, result.explain()

@@ -33,49 +33,48 @@ def test_untouched_cluster_passes_every_item(snapshotted, pg_installation):
     assert snap.catalog["large objects"] and snap.catalog["privileges"], "the seed must carry what is compared"
 
 
-LOSSES = {
+LOSSES = [
     # the fault (SQL on the platform database)                             the finding   words in its detail
-    "trigger dropped": ("DROP TRIGGER tasks_audit ON tasks", "SCHEMA_MISMATCH", "trigger tasks.tasks_audit"),
-    "policy dropped": ("DROP POLICY goals_reader ON goals", "SCHEMA_MISMATCH", "policy goals.goals_reader"),
-    "function body changed": ("CREATE OR REPLACE FUNCTION audit.log_task() RETURNS trigger LANGUAGE plpgsql "
-                              "AS $$ BEGIN RETURN NEW; END $$", "DEFINITION_MISMATCH", "function audit.log_task()"),
-    "view definition changed": ("CREATE OR REPLACE VIEW audit.open_tasks AS SELECT id, title, state FROM tasks",
-                                "DEFINITION_MISMATCH", "view audit.open_tasks"),
-    "column default lost": ("ALTER TABLE audit.task_events ALTER COLUMN event DROP DEFAULT", "DEFINITION_MISMATCH",
-                            "column audit.task_events.event"),
-    "row level security off": ("ALTER TABLE goals DISABLE ROW LEVEL SECURITY", "DEFINITION_MISMATCH",
-                               "row level security goals"),
-    "owner changed": ("ALTER TABLE tasks OWNER TO postgres", "OWNERSHIP_MISMATCH", "table public.tasks"),
-    "grant lost": (f"REVOKE SELECT ON agents FROM {READER_ROLE}", "PRIVILEGES_MISMATCH", "table public.agents"),
-    "default privileges lost": (f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_ROLE} IN SCHEMA audit "
-                                f"REVOKE SELECT ON TABLES FROM {READER_ROLE}", "PRIVILEGES_MISMATCH",
-                                "default privileges"),
-    "large object lost": ("SELECT lo_unlink(oid) FROM pg_largeobject_metadata", "LARGE_OBJECTS_MISMATCH",
-                          "missing: large object"),
-    "application role cannot log in": (f"ALTER ROLE {APP_ROLE} NOLOGIN", "APP_ROLE_CANNOT_READ",
-                                       f"the application role {APP_ROLE} cannot read"),
-}
+    pytest.param("DROP TRIGGER tasks_audit ON tasks", "SCHEMA_MISMATCH", "trigger tasks.tasks_audit", id="trigger dropped"),
+    pytest.param("DROP POLICY goals_reader ON goals", "SCHEMA_MISMATCH", "policy goals.goals_reader", id="policy dropped"),
+    pytest.param("CREATE OR REPLACE FUNCTION audit.log_task() RETURNS trigger LANGUAGE plpgsql "
+                 "AS $$ BEGIN RETURN NEW; END $$", "DEFINITION_MISMATCH", "function audit.log_task()", id="function body changed"),
+    pytest.param("CREATE OR REPLACE VIEW audit.open_tasks AS SELECT id, title, state FROM tasks",
+                 "DEFINITION_MISMATCH", "view audit.open_tasks", id="view definition changed"),
+    pytest.param("ALTER TABLE audit.task_events ALTER COLUMN event DROP DEFAULT", "DEFINITION_MISMATCH",
+                 "column audit.task_events.event", id="column default lost"),
+    pytest.param("ALTER TABLE goals DISABLE ROW LEVEL SECURITY", "DEFINITION_MISMATCH",
+                 "row level security goals", id="row level security off"),
+    pytest.param("ALTER TABLE tasks OWNER TO postgres", "OWNERSHIP_MISMATCH", "table public.tasks", id="owner changed"),
+    pytest.param(f"REVOKE SELECT ON agents FROM {READER_ROLE}", "PRIVILEGES_MISMATCH", "table public.agents", id="grant lost"),
+    pytest.param(f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_ROLE} IN SCHEMA audit "
+                 f"REVOKE SELECT ON TABLES FROM {READER_ROLE}", "PRIVILEGES_MISMATCH",
+                 "default privileges", id="default privileges lost"),
+    pytest.param("SELECT lo_unlink(oid) FROM pg_largeobject_metadata", "LARGE_OBJECTS_MISMATCH",
+                 "missing: large object", id="large object lost"),
+    pytest.param(f"ALTER ROLE {APP_ROLE} NOLOGIN", "APP_ROLE_CANNOT_READ",
+                 f"the application role {APP_ROLE} cannot read", id="application role cannot log in"),
+]
 
 
-CORRUPTIONS = {
+CORRUPTIONS = [
     # faults that change rows too (so DATA_MISMATCH may fire as well); the named item must fire
-    "foreign key orphans": ("SET session_replication_role = replica; "
-                            "DELETE FROM goals WHERE id IN (SELECT goal_id FROM tasks ORDER BY id LIMIT 3)",
-                            "FK_ORPHANS", "rows of tasks point to missing goals rows"),
-    "index invalid": ("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'tasks_state_idx'::regclass",
-                      "INDEX_INVALID", "tasks_state_idx"),
-    "vectors changed": ("UPDATE goals SET embedding = array_fill(0, ARRAY[32])::vector WHERE id <= 20",
-                        "PGVECTOR_MISMATCH", "exact nearest neighbours differ"),
-    "HNSW index not usable": ("UPDATE pg_index SET indisvalid = false "
-                              "WHERE indexrelid = 'goals_embedding_hnsw'::regclass",
-                              "PGVECTOR_INDEX_UNUSED", "is not used for"),
-}
+    pytest.param("SET session_replication_role = replica; "
+                 "DELETE FROM goals WHERE id IN (SELECT goal_id FROM tasks ORDER BY id LIMIT 3)",
+                 "FK_ORPHANS", "rows of tasks point to missing goals rows", id="foreign key orphans"),
+    pytest.param("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'tasks_state_idx'::regclass",
+                 "INDEX_INVALID", "tasks_state_idx", id="index invalid"),
+    pytest.param("UPDATE goals SET embedding = array_fill(0, ARRAY[32])::vector WHERE id <= 20",
+                 "PGVECTOR_MISMATCH", "exact nearest neighbours differ", id="vectors changed"),
+    pytest.param("UPDATE pg_index SET indisvalid = false "
+                 "WHERE indexrelid = 'goals_embedding_hnsw'::regclass",
+                 "PGVECTOR_INDEX_UNUSED", "is not used for", id="HNSW index not usable"),
+]
 
 
-def inject(snapshotted, pg_installation, table: dict, fault: str) -> dict[str, str]:
+def inject(snapshotted, pg_installation, sql: str, code: str, words: str) -> dict[str, str]:
     """Run the fault's SQL after the snapshot; assert its item fails with its code and words; return all failures."""
     cluster, snap = snapshotted
-    sql, code, words = table[fault]
     cluster.query(sql, dbname=DATABASE)
     failed = failed_codes(verify(cluster, snap, pg_installation))
     assert code in failed, failed
@@ -83,17 +82,17 @@ def inject(snapshotted, pg_installation, table: dict, fault: str) -> dict[str, s
     return failed
 
 
-@pytest.mark.parametrize("loss", list(LOSSES))
-def test_each_loss_fails_its_own_item(loss, snapshotted, pg_installation):
-    failed = inject(snapshotted, pg_installation, LOSSES, loss)
+@pytest.mark.parametrize("sql, code, words", LOSSES)
+def test_each_loss_fails_its_own_item(sql, code, words, snapshotted, pg_installation):
+    failed = inject(snapshotted, pg_installation, sql, code, words)
     assert "DATA_MISMATCH" not in failed, "row counts and hashes cannot see this loss; the item above must"
 
 
-@pytest.mark.parametrize("fault", list(CORRUPTIONS))
-def test_each_corruption_fails_its_item(fault, snapshotted, pg_installation):
-    if ("vector" in fault or "HNSW" in fault) and pg_installation.pgvector_version is None:
+@pytest.mark.parametrize("sql, code, words", CORRUPTIONS)
+def test_each_corruption_fails_its_item(sql, code, words, snapshotted, pg_installation):
+    if code.startswith("PGVECTOR") and pg_installation.pgvector_version is None:
         pytest.skip(f"not run: pgvector is not installed in {pg_installation.bindir}")
-    inject(snapshotted, pg_installation, CORRUPTIONS, fault)
+    inject(snapshotted, pg_installation, sql, code, words)
 
 
 def test_a_role_gone_after_recovery(make_cluster, pg_installation):

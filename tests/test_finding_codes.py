@@ -9,11 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from pgdrill.scenarios import physical, pitr, rebuild
-from pgdrill.scenarios.proofs import replay
+from pgdrill.scenarios import rebuild
+from pgdrill.scenarios.proofs import loss, replay
 from pgdrill.scenarios.verdicts.findings import FINDINGS
 from pgdrill.scenarios.verdicts.forecast import forecast
 from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
+from tests.asserted import asserted_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 EMITTING = [r'\.find\(\s*"([A-Z][A-Z0-9_]+)"', r'DrillFailure\(\s*"([A-Z][A-Z0-9_]+)"',
@@ -40,13 +41,40 @@ def test_every_code_the_source_emits_is_registered():
 
 
 def test_every_registered_code_is_made_to_fire_by_a_self_test():
-    here = Path(__file__).name
-    tests = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != here)
-    tests += Path(__file__).read_text().split("# ----- conditions")[-1]  # the condition tests below count
-    tests = re.sub(r'"[A-Z][A-Z0-9_]+" not in', "", tests)  # "CODE" not in ...: a mention, not a firing
-    tests = re.sub(r"#[^\n]*", "", tests)  # nor is a comment
-    unnamed = sorted(code for code in FINDINGS if f'"{code}"' not in tests)
-    assert not unnamed, f"finding codes no self-test makes fire: {unnamed}"
+    """Fired means asserted: a test asserts the code was emitted (tests/asserted.py says what counts)."""
+    sources = [p.read_text() for p in sorted((ROOT / "tests").rglob("test_*.py"))]
+    unasserted = sorted(set(FINDINGS) - asserted_codes(sources, set(FINDINGS)))
+    assert not unasserted, f"finding codes no self-test asserts were emitted: {unasserted}"
+
+
+def test_only_a_positive_assertion_counts_as_firing():
+    source = """
+import pytest
+
+def fails_with(result, code, words):
+    assert code in codes(result), words
+
+def test_x(result):
+    # "IN_A_COMMENT" fired
+    setup("IN_A_CALL")
+    assert "NEGATED" not in codes(result)
+    assert not has(result, "UNDER_NOT")
+    assert codes(result) == {"IN_AN_ASSERT"}
+    fails_with(result, "THROUGH_A_HELPER", "words")
+    fails_with(result, code="BY_KEYWORD", words="w")
+
+@pytest.mark.parametrize("sql, code", [("x", "PARAM_ASSERTED"), pytest.param("y", "PARAM_TOO", id="y")])
+def test_table(sql, code):
+    fails_with(run(sql), code, "w")
+
+@pytest.mark.parametrize("code", ["PARAM_UNUSED"])
+def test_unused(code):
+    run(code)
+"""
+    every = {"IN_A_COMMENT", "IN_A_CALL", "NEGATED", "UNDER_NOT", "IN_AN_ASSERT", "THROUGH_A_HELPER", "BY_KEYWORD",
+             "PARAM_ASSERTED", "PARAM_TOO", "PARAM_UNUSED"}
+    assert asserted_codes([source], every) == {"IN_AN_ASSERT", "THROUGH_A_HELPER", "BY_KEYWORD", "PARAM_ASSERTED",
+                                               "PARAM_TOO"}
 
 
 def test_an_unregistered_code_cannot_be_reported():
@@ -69,11 +97,11 @@ def codes(result: ScenarioResult) -> set[str]:
 def test_lost_commits_split_by_whether_their_wal_was_archived():
     result = ScenarioResult("physical_restore", 2, "local", 900, 900)
     marks = workload({1: 1.0, 2: 2.0, 3: 3.0}, {1: "0/1000000", 2: "0/2FFFFFF", 3: "0/3000010"})
-    physical.judge_physical_loss(result, marks, present={1}, archived_end_lsn=0x3000000)
+    loss.judge_physical_loss(result, marks, present={1}, archived_end_lsn=0x3000000)
     assert codes(result) == {"ARCHIVED_DATA_LOST", "UNARCHIVED_WAL_LOST"}
     assert result.facts["lost_unarchived_expected"] == 1
     healthy = ScenarioResult("physical_restore", 2, "local", 900, 900)
-    physical.judge_physical_loss(healthy, marks, present={1, 2}, archived_end_lsn=0x3000000)
+    loss.judge_physical_loss(healthy, marks, present={1, 2}, archived_end_lsn=0x3000000)
     assert codes(healthy) == {"UNARCHIVED_WAL_LOST"}
 
 
@@ -97,7 +125,7 @@ def test_pitr_without_markers_after_the_target_is_unproven():
     result.facts["recovery_stop"] = "recovery stopping before commit of transaction 900, time ..."
     marks = SimpleNamespace(commit_ts={1: 10.0, 2: 11.0})
     target = SimpleNamespace(timestamp=lambda: 20.0)
-    pitr.judge_stop_point(result, marks, target, present={1, 2})
+    loss.judge_stop_point(result, marks, target, present={1, 2})
     assert codes(result) == {"PITR_UNPROVEN"}
     assert result.facts["pitr_exact"] is False
 

@@ -30,8 +30,9 @@ import pytest
 from pgdrill.fixtures.runstate import our_postmaster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import real_backups
-from pgdrill.scenarios.backups import layouts, psql_script, unpack
+from pgdrill.scenarios.backups import archive, dumps, layouts, psql_script, unpack
 from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.verdicts.result import DrillFailure
 
 pytestmark = pytest.mark.slow
 BACKUP = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
@@ -129,9 +130,9 @@ def test_globals_header_file_with_a_shell_escape_is_not_run(dump_set, drill_cont
 def test_a_header_alone_is_not_taken_for_globals(dump_set):
     (dump_set / "globals.sql").rename(dump_set / "roles.keep")
     (dump_set / "notes.txt").write_text(f"{psql_script.GLOBALS_HEADER}\nDROP DATABASE postgres;\n")
-    assert real_backups.globals_beside(dump_set / f"{DATABASE}.dump") == dump_set / "roles.keep"
+    assert dumps.globals_beside(dump_set / f"{DATABASE}.dump") == dump_set / "roles.keep"
     (dump_set / "roles.keep").unlink()
-    assert real_backups.globals_beside(dump_set / f"{DATABASE}.dump") is None
+    assert dumps.globals_beside(dump_set / f"{DATABASE}.dump") is None
 
 
 @pytest.mark.both_backends
@@ -289,7 +290,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o600, link: st
 ])
 def test_unsafe_tar_members_are_refused_before_extraction(tmp_path, hazard, words):
     tar_with(tmp_path / "base.tar.gz", hazard)
-    with pytest.raises(real_backups.DrillFailure) as raised:
+    with pytest.raises(DrillFailure) as raised:
         unpack.check_base_backup(tmp_path, free_bytes=1 << 40)
     assert raised.value.code == "BACKUP_UNSAFE_MEMBER" and words in str(raised.value)
 
@@ -301,7 +302,7 @@ def test_in_tree_links_and_plain_files_pass(tmp_path):
 
 def test_a_backup_larger_than_the_free_space_is_not_extracted(tmp_path):
     tar_with(tmp_path / "base.tar.gz", member("base/1/big"), data=b"\0" * 4096)
-    with pytest.raises(real_backups.DrillFailure) as raised:
+    with pytest.raises(DrillFailure) as raised:
         unpack.check_base_backup(tmp_path, free_bytes=1000)
     assert raised.value.code == "BACKUP_EXPANSION_LIMIT"
 
@@ -321,13 +322,13 @@ def test_a_gzip_bomb_dump_stops_at_its_bound(drill_context):
 
 
 def test_an_archived_segment_is_capped_at_its_size(tmp_path):
-    archive, work = tmp_path / "archive", tmp_path / "work"
-    archive.mkdir()
+    wal_archive, work = tmp_path / "archive", tmp_path / "work"
+    wal_archive.mkdir()
     work.mkdir()
-    with gzip.open(archive / "000000010000000000000005.gz", "wb") as out:
+    with gzip.open(wal_archive / "000000010000000000000005.gz", "wb") as out:
         out.write(b"\0" * (32 << 20))  # twice a segment
-    with pytest.raises(real_backups.DrillFailure) as raised:
-        real_backups.archive_as_read(archive, work)
+    with pytest.raises(DrillFailure) as raised:
+        archive.archive_as_read(wal_archive, work)
     assert raised.value.code == "BACKUP_EXPANSION_LIMIT" and "16,777,216 bytes" in str(raised.value)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pgdrill.fixtures.config import ConfigError
-from pgdrill.scenarios.backups.basebackup import next_segment, parse_lsn, segment_name
+from pgdrill.scenarios.backups.wal import next_segment, parse_lsn, segment_name
 from pgdrill.scenarios.proofs.measure import measure_rpo, pitr_exactness
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 from pgdrill.scenarios.verdicts.targets import load_targets, parse_duration

@@ -19,12 +19,10 @@ from typing import NoReturn
 
 from pgdrill.fixtures.contract import Cluster, ServerDied, TarError
 from pgdrill.fixtures.readiness import wait_until_writable
+from pgdrill.scenarios.backups import layouts
+from pgdrill.scenarios.backups.wal import SEGMENT_RE, SEGMENT_SIZE, next_segment, parse_lsn, segment_name
 from pgdrill.scenarios.verdicts.checks import NotRun
 from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
-
-SEGMENT_SIZE = 16 * 1024 * 1024
-SEGMENTS_PER_XLOGID = 0x100000000 // SEGMENT_SIZE
-SEGMENT_RE = re.compile(r"^[0-9A-F]{24}$")
 
 # What the server's last FATAL says, mapped to the finding that names the cause.
 STARTUP_FATALS = {
@@ -67,22 +65,6 @@ class BaseBackup:
         ranges = manifest["WAL-Ranges"]
         return cls(path, int(ranges[0]["Timeline"]), parse_lsn(ranges[0]["Start-LSN"]),
                    parse_lsn(ranges[-1]["End-LSN"]), seconds, finished_at, output)
-
-
-def parse_lsn(text: str) -> int:
-    high, low = text.split("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def segment_name(timeline: int, lsn: int) -> str:
-    segno = lsn // SEGMENT_SIZE
-    return f"{timeline:08X}{segno // SEGMENTS_PER_XLOGID:08X}{segno % SEGMENTS_PER_XLOGID:08X}"
-
-
-def next_segment(name: str) -> str:
-    timeline, log, seg = int(name[:8], 16), int(name[8:16], 16), int(name[16:], 16)
-    segno = log * SEGMENTS_PER_XLOGID + seg + 1
-    return f"{timeline:08X}{segno // SEGMENTS_PER_XLOGID:08X}{segno % SEGMENTS_PER_XLOGID:08X}"
 
 
 def take(cluster: Cluster, dest: Path, fast_checkpoint: bool = True, timeout: float = 3600) -> BaseBackup:
@@ -249,3 +231,54 @@ def reset_recovery_settings(result: ScenarioResult, cluster: Cluster, step: str 
         left = cluster.query("SELECT name FROM pg_file_settings WHERE sourcefile LIKE '%%postgresql.auto.conf' "
                              "AND name = ANY(%s)", (list(RECOVERY_SETTINGS),))
         result.facts["recovery_settings_left"] = sorted(row[0] for row in left)  # [] once reset
+
+
+def read_base(found: layouts.Found) -> BaseBackup:
+    """Where the backup's WAL starts: from backup_manifest, or, without one, from its backup_label."""
+    if (found.path / "backup_manifest").is_file():
+        return BaseBackup.read(found.path)
+    label = layouts.backup_label(found) or ""
+    start = layouts.START_WAL.search(label)
+    timeline = re.search(r"START TIMELINE: (\d+)", label)
+    if not start:
+        raise DrillFailure("BASEBACKUP_CORRUPT", f"{found.path} has neither a backup_manifest nor a readable backup_label")
+    lsn = parse_lsn(start.group(1))
+    return BaseBackup(found.path, int(timeline.group(1)) if timeline else int(start.group(2)[:8], 16), lsn,
+                                 lsn, 0.0)
+
+
+
+def holds_wal(base: Path) -> bool:
+    """Whether a base backup carries its own WAL (pg_wal/ segments, or a pg_wal tar): one taken with -X none
+    (Barman's, whose WAL is in its own archive) does not, and its WAL is proved by replay instead."""
+    pg_wal = base / "pg_wal"
+    if pg_wal.is_dir():
+        return any(SEGMENT_RE.match(p.name) for p in pg_wal.iterdir())
+    return any(base.glob("pg_wal.tar*"))
+
+
+
+def verify_base(cluster: Cluster, backup: BaseBackup) -> str:
+    if not (backup.path / "backup_manifest").is_file():
+        raise NotRun(f"{backup.path} has no backup_manifest (taken with --no-manifest, or by another tool): "
+                     "pg_verifybackup needs one")
+    if holds_wal(backup.path):
+        return verify(cluster, backup)
+    return (verify(cluster, backup, parse_wal=False)
+            + " (files only, -n: the backup holds no WAL of its own; replay from the archive proves that)")
+
+
+def format_target(moment: datetime) -> str:
+    """recovery_target_time with an explicit offset (a bare time is read in the server's TimeZone)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+
+def check_target_after_backup(archive_files: list[str], read: Callable[[str], bytes], backup: BaseBackup,
+                              target: datetime) -> None:
+    """A target before the backup's end cannot be reached from it: say so before starting."""
+    stop = backup_stop_time(archive_files, read, backup)
+    if target < stop:
+        raise DrillFailure("PITR_TARGET_BEFORE_BACKUP",
+                           f"the recovery target {format_target(target)} lies before the base backup's consistency "
+                           f"point (backup STOP TIME {stop:%Y-%m-%d %H:%M:%S} UTC): this backup cannot reach it")

@@ -13,14 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pgdrill.scenarios.backups.basebackup import (
-    SEGMENT_RE,
-    SEGMENT_SIZE,
-    SEGMENTS_PER_XLOGID,
-    next_segment,
-    parse_lsn,
-    segment_name,
-)
+from pgdrill.scenarios.backups.wal import SEGMENT_RE, format_lsn, next_segment, parse_lsn, segment_end_lsn, segment_name
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 
 REDO_DONE = re.compile(r"redo done at ([0-9A-F]+/[0-9A-F]+)")
@@ -65,15 +58,6 @@ def stop_line(log: str) -> str:
     return match.group(0).strip() if match else ""
 
 
-def segment_end_lsn(segment: str) -> int:
-    segno = int(segment[8:16], 16) * SEGMENTS_PER_XLOGID + int(segment[16:24], 16)
-    return (segno + 1) * SEGMENT_SIZE
-
-
-def format_lsn(lsn: int) -> str:
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
-
-
 def prove_archive_end_reached(result: ScenarioResult, log: str, archived: list[str], timeline: int) -> RecoveryAccount:
     """Facts of the recovery, and a finding when it ended before the last segment the archive holds.
 
@@ -98,3 +82,11 @@ def prove_archive_end_reached(result: ScenarioResult, log: str, archived: list[s
                     f"{timeline} up to {last}: segment {missed} and after were never replayed, and the server promoted "
                     f"anyway. Its account: {why}")
     return account
+
+
+def prove_stop_reached(result: ScenarioResult, log: str) -> None:
+    """A targeted recovery's proof from the server: 'recovery stopping before commit of transaction N, time T'."""
+    said = result.facts["recovery_stop"] = stop_line(log)
+    if not said.startswith("recovery stopping before commit"):
+        result.find("PITR_STOP_UNCONFIRMED", "the server did not log 'recovery stopping before commit ...': "
+                                             f"where recovery stopped is unproven ({said!r})")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pgdrill.scenarios.backups.basebackup import SEGMENT_RE, SEGMENTS_PER_XLOGID, next_segment, parse_lsn, segment_name
+from pgdrill.scenarios.backups.wal import SEGMENT_RE, SEGMENTS_PER_XLOGID, next_segment, parse_lsn, segment_name
 from pgdrill.scenarios.verdicts.result import DrillFailure
 
 HISTORY_RE = re.compile(r"^([0-9A-F]{8})\.history$")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,10 +13,11 @@ from pgdrill.fixtures.progress import QUIET, Progress
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.fixtures.writer import AckWriter, commit_times, surviving
 from pgdrill.scenarios.proofs import checklist
+from pgdrill.scenarios.proofs.checksums import checksums_offline
 from pgdrill.scenarios.proofs.measure import measure_rpo
 from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.faults import Faults
-from pgdrill.scenarios.verdicts.checks import Check, NotRun, require, run_check
+from pgdrill.scenarios.verdicts.checks import Check, NotRun, run_check
 from pgdrill.scenarios.verdicts.result import WARNING, DrillFailure, ScenarioResult
 from pgdrill.scenarios.verdicts.targets import Target
 
@@ -108,27 +108,6 @@ def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None], ctx:
             ctx.closers.pop()()
     result.judge()
     return result
-
-
-def checksums_offline(cluster: Cluster) -> Check:
-    """Checklist item 6: stop the server cleanly, pg_checksums --check, start it again."""
-    def probe() -> str:
-        cluster.stop("fast")
-        try:
-            out = cluster.offline_tool("pg_checksums", "--check")
-        finally:
-            cluster.start()
-        text = out.stdout + out.stderr
-        failures = re.findall(r'checksum verification failed in file "([^"]+)", block (\d+)', text)
-        if failures:
-            where = ", ".join(f"{f} block {b}" for f, b in failures[:5])
-            raise DrillFailure("CHECKSUM_FAILURE", f"pg_checksums found corrupt pages: {where}")
-        if "checksums are not enabled" in text:
-            raise NotRun("data checksums are not enabled in this cluster")
-        require(out.returncode == 0, f"pg_checksums exited {out.returncode}: {' '.join(text.split())[:200]}")
-        bad = re.search(r"Bad checksums:\s+(\d+)", text)
-        return f"pg_checksums --check: {bad.group(0) if bad else 'clean'}"
-    return run_check("data checksums (pg_checksums --check, offline)", probe)
 
 
 def verify_all(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snapshot, *, physical: bool,
