@@ -2,7 +2,9 @@
 
 They go to summary.json's runbook_defects, not into the corrected scenarios' pass/fail. A probe that
 no longer reproduces fails here: the runbook would then be right on this PostgreSQL, and the
-defect list must be revisited.
+defect list must be revisited. With --runbook, a defect is probed only where that runbook writes it
+(scenarios/runbook/signatures.py), and its lines go with it: a fixed step is "not in this runbook", not a
+finding about a mistake the document no longer makes.
 """
 
 from __future__ import annotations
@@ -14,16 +16,34 @@ import pytest
 
 from pgdrill.reports.summary import DEFECT_PROPERTY
 from pgdrill.scenarios.defects import PROBES, Probe, ProbeContext
+from pgdrill.scenarios.runbook.document import Runbook
+from pgdrill.scenarios.runbook.signatures import sightings
 
-pytestmark = pytest.mark.monthly
+pytestmark = [pytest.mark.monthly, pytest.mark.runbook]
+
+
+def written_in(runbook: Runbook | None, probe: Probe) -> dict[str, list[str]] | None:
+    """{code: ["line N: text", ...]} for the probe's codes the runbook writes; None without --runbook."""
+    if runbook is None:
+        return None
+    return {code: [f"line {s.line}: {s.text}" for s in sightings(runbook, code) or []]
+            for code in (*probe.proves, *probe.size_dependent)}
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[probe.name for probe in PROBES])
-def test_runbook_defect(probe: Probe, drill_context, drill_config, request):
+def test_runbook_defect(probe: Probe, drill_context, drill_config, runbook, request):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("runbook defects")
     allure.dynamic.story("the runbook's literal commands on PostgreSQL 16")
-    defects = probe.run(ProbeContext(drill_context.make_cluster, drill_context.workdir))
+    written = written_in(runbook, probe)
+    expected = [code for code in probe.proves if written is None or written[code]]
+    if written is not None and not any(written.values()):
+        pytest.skip(f"not run: {runbook.path.name} writes none of {', '.join(written)} (the step is fixed, or the "
+                    "runbook does not have it)")
+    defects = [d for d in probe.run(ProbeContext(drill_context.make_cluster, drill_context.workdir))
+               if written is None or written.get(d.code)]
+    for defect in defects:
+        defect.written_at.extend(written[defect.code] if written else [])
     allure.dynamic.title("Runbook defect proved: " + ", ".join(d.code for d in defects) if defects
                          else f"Runbook probe {probe.name}: not reproduced")
     unseen = [code for code in probe.size_dependent if code not in {d.code for d in defects}]
@@ -33,11 +53,11 @@ def test_runbook_defect(probe: Probe, drill_context, drill_config, request):
         or "The runbook's literal command behaved as the runbook says.")
     for defect in defects:
         request.node.user_properties.append((DEFECT_PROPERTY, json.dumps(defect.as_dict())))
-        allure.attach(f"{defect.message}\nfix: {defect.fix}\nevidence: {defect.evidence}", name=defect.code,
-                      attachment_type=allure.attachment_type.TEXT)
+        allure.attach(f"{defect.message}\nfix: {defect.fix}\nevidence: {defect.evidence}"
+                      + "".join(f"\nwritten at {where}" for where in defect.written_at),
+                      name=defect.code, attachment_type=allure.attachment_type.TEXT)
     for code in unseen:
         print(f"{probe.name}: {code} not reproduced at this size")
     proved = [d.code for d in defects if d.code not in probe.size_dependent]
-    assert proved == list(probe.proves), (
-        f"the runbook's literal variant did not misbehave as recorded: expected {list(probe.proves)}, "
-        f"proved {proved}")
+    assert proved == expected, (
+        f"the runbook's literal variant did not misbehave as recorded: expected {expected}, proved {proved}")

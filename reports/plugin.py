@@ -13,6 +13,8 @@ import pytest
 
 from pgdrill.reports import allure_files, plots, render
 from pgdrill.reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
+from pgdrill.scenarios.runbook.document import as_dict
+from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 
 
 class SummaryPlugin:
@@ -49,7 +51,11 @@ class SummaryPlugin:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from pgdrill.fixtures.plugin import CONFIG_KEY, INSTALLATION_KEY
+    from pgdrill.fixtures.plugin import CONFIG_KEY, INSTALLATION_KEY, RUNBOOK_KEY
     is_worker = hasattr(config, "workerinput")
     summary = DrillSummary.start(config.stash[CONFIG_KEY], config.stash[INSTALLATION_KEY])
+    book = config.stash[RUNBOOK_KEY]
+    if book is not None:
+        summary.data["runbook"] = as_dict(book, {code: [s.line for s in found] for code in SIGNATURES
+                                                 if (found := sightings(book, code))})
     config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker), "pgdrill-summary")

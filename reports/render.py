@@ -72,6 +72,34 @@ def forecast_lines(data: dict) -> list[str]:
     return lines
 
 
+def runbook_lines(data: dict) -> list[str]:
+    """The runbook as read: each scenario's steps with their lines, the targets with theirs, what was not understood,
+    and the known defects each step writes."""
+    book = data.get("runbook")
+    if not book:
+        return []
+    at_line: dict[int, set[str]] = {}
+    for code, written in book["defects_written"].items():
+        for line in written:
+            at_line.setdefault(line, set()).add(code)
+    lines = ["", f"## Runbook as read: {book['path']}", ""]
+    for s in book["scenarios"]:
+        lines += [f"### Scenario {s['number']}: {s['title']} (line {s['line']}; {s['kind'] or 'kind unknown'}: "
+                  f"{s['told_by'] or 'nothing tells it'})", "", "| step | lines | what | command | defects written |",
+                  "|---|---|---|---|---|"]
+        for step in s["steps"]:
+            first, _, last = step["lines"].partition("-")
+            span = range(int(first), int(last or first) + 1)
+            codes = sorted(set().union(*(at_line.get(n, set()) for n in span)))
+            command = (step["command"].splitlines()[0] if step["has_command"] else "(no command)").replace("|", r"\|")
+            lines.append(f"| {step['number']} | {step['lines']} | {step['title']} | `{command}` | {', '.join(codes)} |")
+        lines.append("")
+    lines += ["Targets: " + "; ".join(f"{t['scenario']} {t['objective'].upper()} {t['written']} (line {t['line']})"
+                                      for t in book["targets"]), ""]
+    lines += [f"- not understood, line {u['line']}: `{u['text']}`: {u['why']}" for u in book["not_understood"]]
+    return lines
+
+
 def to_markdown(data: dict, plots: list[str]) -> str:
     lines = [f"# pgdrill drill summary {data['drill_id']}", "", f"**{verdict(data)}**", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -88,7 +116,9 @@ def to_markdown(data: dict, plots: list[str]) -> str:
         lines += [f"- {line}" for line in forecast_lines(data)]
     lines += ["", "## Runbook defects (proved by running the runbook's literal commands)", ""]
     for d in data["runbook_defects"]:
-        lines.append(f"- **{d['code']}** ({d['scenario']}): {d['message']}. Fix: {d['fix']}. Evidence: {d.get('evidence', '')}")
+        lines.append(f"- **{d['code']}** ({d['scenario']}): {d['message']}. Fix: {d['fix']}. Evidence: {d.get('evidence', '')}"
+                     + "".join(f" Written at {where}." for where in d.get("written_at", [])))
+    lines += runbook_lines(data)
     lines += ["", "## Run", ""]
     for key in ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host", "user",
                 "suite_commit", "targets_file", "seed_scale"):

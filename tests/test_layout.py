@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBPACKAGES = ("steps", "proofs", "backups", "verdicts")
+SUBPACKAGES = ("steps", "proofs", "backups", "verdicts", "runbook")
 
 
 def scenario_modules(scenarios: Path) -> set[str]:

@@ -49,7 +49,9 @@ class DrillContext:
 
     def result(self, scenario_id: str, number: int) -> ScenarioResult:
         target = self.targets[scenario_id]
-        return ScenarioResult(scenario_id, number, self.backend, target.rto_seconds, target.rpo_seconds)
+        result = ScenarioResult(scenario_id, number, self.backend, target.rto_seconds, target.rpo_seconds)
+        result.facts["targets_from"] = {"rto": target.rto_from, "rpo": target.rpo_from}  # a runbook's line, or not
+        return result
 
 
 class Workload:

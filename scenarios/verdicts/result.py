@@ -41,6 +41,7 @@ class RunbookDefect:
     message: str
     fix: str
     evidence: str = ""
+    written_at: list[str] = field(default_factory=list)  # with --runbook: "line N: text" where the runbook writes it
 
     def __post_init__(self) -> None:
         defect_meaning(self.code)  # only registered codes, as for findings
