@@ -65,11 +65,12 @@ def source_snapshot(result: ScenarioResult, cluster: Cluster) -> checklist.Snaps
     return snapshot
 
 
-def start_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, backup: BaseBackup, *,
+def start_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, backup: BaseBackup | None, *,
                     target: datetime | None, timeline: int | None = None, towards: int | None = None,
                     dbname: str = DATABASE, launch: Callable[[], object] | None = None, steps: Steps = Steps()) -> float:
     """Start the restored server, prove where recovery went by its own account, reset its recovery settings.
 
+    backup: what was restored (None when the runbook's own steps took it: then timeline must be given);
     timeline: the one recovery follows (the backup's unless the archive's history says otherwise); towards: the LSN
     replay should reach, for the progress line; launch: what starts the server when something else does (compose).
     Returns when the first write succeeded."""
@@ -83,11 +84,12 @@ def start_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster,
     log = cluster.log_since(log_from)
     if target is None:
         with result.step(steps.prove, "recovery replayed the archive to its end (the server's account)"):
-            replay.prove_archive_end_reached(result, log, archived, timeline or backup.timeline)
+            replay.prove_archive_end_reached(result, log, archived, timeline or (backup.timeline if backup else 1))
     else:
         with result.step(steps.prove, "where recovery stopped (the server's 'recovery stopping before commit')"):
             replay.prove_stop_reached(result, log)
-    record_wal_replayed(result, log, backup)
+    if backup is not None:
+        record_wal_replayed(result, log, backup)
     basebackup.reset_recovery_settings(result, cluster, step=steps.reset)
     return t1
 

@@ -35,6 +35,7 @@ FINDINGS: dict[str, str] = {
     "RECOVERY_ENDED_EARLY": "the server promoted before replaying the archive's last segment",
     "RECOVERY_UNCONFIRMED": "the server did not say where redo ended",
     "WAL_REPLAY_SKIPPED": "a restore started the server without archive recovery",
+    "RUNBOOK_STEP_FAILED": "a runbook step, run as written in the sandbox, failed (exit status, output, and the known defects written there)",
     "SERVER_DID_NOT_START": "the restored server exited during startup",
     "RECOVERY_CONF_UNSUPPORTED": "the restored server refuses to start: recovery.conf (PostgreSQL 12+)",
     "RESTORE_FAILED": "pg_restore stopped on an error that is not a truncation",

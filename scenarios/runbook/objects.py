@@ -1,0 +1,49 @@
+"""The objects a runbook's commands name: the container PostgreSQL runs in (the one its tools are exec'd in), the
+dependent services it stops and starts, and the volumes it removes or mounts. The sandbox makes each exist under
+that name for the run."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from pgdrill.scenarios.runbook.document import Runbook
+
+POSTGRES_TOOLS = r"(?:psql|pg_\w+|postgres|initdb|bash|sh|tar|touch|rm|ls|cat|chown|chmod|mkdir|cp)\b"
+EXEC = re.compile(r"\bdocker\s+(?:container\s+)?exec\s+(?:(?:-\w+|--[\w-]+)(?:[ =](?:'[^']*'|\"[^\"]*\"|[^-\s]\S*))?\s+)*"
+                  r"([A-Za-z0-9][\w.-]*)\s+" + POSTGRES_TOOLS)
+LIFECYCLE = re.compile(r"\bdocker[ \t]+(?:container[ \t]+)?(?:stop|start|restart|kill|rm)[ \t]+([^;&|<>\n]*)")
+VOLUME_RM = re.compile(r"\bdocker[ \t]+volume[ \t]+rm[ \t]+([^;&|<>\n]*)")
+VOLUME_MOUNT = re.compile(r"(?:-v|--volume)[ =]([A-Za-z0-9][\w.-]*):/")
+
+
+@dataclass(frozen=True)
+class RunbookObjects:
+    postgres: str | None  # the container PostgreSQL runs in
+    services: tuple[str, ...]  # the other containers it stops and starts
+    volumes: tuple[str, ...]
+
+
+def commands(book: Runbook) -> str:
+    """Every command of the scenarios and the backup section, continuation lines joined."""
+    text = "\n".join([*(step.command for scenario in book.scenarios for step in scenario.steps),
+                      *(step.command for step in book.backups)])
+    return re.sub(r"\\\n\s*", " ", text)
+
+
+def objects_of(book: Runbook) -> RunbookObjects:
+    text = commands(book)
+    execs = Counter(EXEC.findall(text))
+    postgres = execs.most_common(1)[0][0] if execs else None
+    named: list[str] = []
+    for match in LIFECYCLE.finditer(text):
+        for word in match.group(1).split():
+            if re.fullmatch(r"[A-Za-z0-9][\w.-]*", word) and not word.isdigit() and word != postgres \
+                    and word not in named:
+                named.append(word)
+    volumes: list[str] = []
+    for match in VOLUME_RM.finditer(text):
+        volumes += [w for w in match.group(1).split() if re.fullmatch(r"[A-Za-z0-9][\w.-]*", w) and w not in volumes]
+    volumes += VOLUME_MOUNT.findall(text)
+    return RunbookObjects(postgres, tuple(named), tuple(dict.fromkeys(volumes)))

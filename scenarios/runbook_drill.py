@@ -1,0 +1,232 @@
+"""The team's runbook is the drill: its backup section and a scenario's steps run as written, in the sandbox (the
+runbook shell container, its docker mapped to the run's own objects), after the disaster the corrected drills
+inject; then the recovery is judged by the same judge as theirs.
+
+A step that exits non-zero ends the scenario: RUNBOOK_STEP_FAILED, "fails as written at step N (lines a-b)", with
+the command, exit status, output tail, and the known defects whose shape is written on those lines (with their fix).
+A step with no command (it refers elsewhere) and an interactive one are listed "not run", with why.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.readiness import wait_until_writable
+from pgdrill.fixtures.sandbox.shell import Sandbox, StepRun
+from pgdrill.fixtures.secret import redact
+from pgdrill.fixtures.seed import DATABASE
+from pgdrill.scenarios.backups.basebackup import format_target
+from pgdrill.scenarios.runbook.document import Runbook, Scenario, Step
+from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
+from pgdrill.scenarios.runbook.values import NothingMatches, substitute
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.backup import archived_end_lsn
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.steps.recovery import (
+    Before,
+    current_timeline,
+    judge,
+    record_rto,
+    source_snapshot,
+    start_and_prove,
+)
+from pgdrill.scenarios.steps.restore import mark_target
+from pgdrill.scenarios.verdicts.findings import defect_meaning
+from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
+
+INTERACTIVE = re.compile(r"\bcrontab\s+-e\b|\btail\s+-\w*f|\bwatch\s|\bread\s+-|\bless\b|\bvi(m)?\s")
+DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"
+
+
+@dataclass
+class StepRecord:
+    """A runbook step as the drill ran it, for the report: ✓, ✗ or not run, and what happened."""
+
+    section: str
+    step: Step
+    status: str  # "passed", "failed", "not_run"
+    seconds: float = 0.0
+    exit_status: int | None = None
+    output_tail: str = ""
+    why: str = ""
+    substitutions: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"section": self.section, "number": self.step.number, "title": self.step.title,
+                "lines": self.step.lines, "command": self.step.command, "status": self.status,
+                "seconds": round(self.seconds, 3), "exit_status": self.exit_status, "output_tail": self.output_tail,
+                "why": self.why, "substitutions": list(self.substitutions), "calls": list(self.calls)}
+
+
+def tail(text: str, limit: int = 400) -> str:
+    flat = redact(" ".join(text.split()))
+    return flat if len(flat) <= limit else "… " + flat[-limit:].split(" ", 1)[-1]
+
+
+def defects_on(book: Runbook, step: Step) -> list[str]:
+    """The known defects whose shape the runbook writes on this step's lines, with what each means."""
+    codes = sorted({code for code in SIGNATURES for s in sightings(book, code) or []
+                    if step.first_line <= s.line <= step.last_line})
+    return [f"{code} ({defect_meaning(code)})" for code in codes]
+
+
+class StepRunner:
+    """Runs runbook steps in the sandbox, records each, and ends the scenario at the first that fails."""
+
+    def __init__(self, ctx: DrillContext, result: ScenarioResult, book: Runbook, sandbox: Sandbox,
+                 target: Callable[[], str | None], timeout: float) -> None:
+        self.ctx, self.result, self.book, self.sandbox = ctx, result, book, sandbox
+        self.target, self.timeout = target, timeout
+        self.records: list[StepRecord] = []
+        self.table: list[dict] = []
+        result.facts["runbook_steps"] = self.table
+
+    def newest(self, pattern: str) -> str | None:
+        found = self.sandbox.shell(f'cd "$(cat /run/pgdrill-cwd)" && ls -1dt -- {pattern} 2>/dev/null | head -1')
+        return found.strip() or None
+
+    def run(self, section: str, step: Step, must_pass: bool = True) -> StepRecord:
+        record = StepRecord(section, step, "not_run")
+        if not step.command:
+            record.why = "no command: the step refers elsewhere (" + step.title + ")"
+        elif INTERACTIVE.search(step.command):
+            record.why = "not run: interactive (it waits for a person)"
+        else:
+            try:
+                command, done = substitute(step.command, step.first_line + 1, self.newest, self.target())
+            except NothingMatches as exc:
+                record.status, record.why = "failed", str(exc)
+            else:
+                record.substitutions = tuple(f"line {s.line}: {s.written} -> {s.used} ({s.why})" for s in done)
+                ran = self.sandbox.run_step(command, self.timeout)
+                self.fill(record, ran)
+        self.records.append(record)
+        self.table.append(record.as_dict())
+        if record.status == "failed" and must_pass:
+            self.fail(record)
+        return record
+
+    def fill(self, record: StepRecord, ran: StepRun) -> None:
+        record.seconds, record.exit_status = ran.seconds, ran.exit_status
+        record.calls = tuple(f"{call} -> exit {code}" for call, code in ran.calls)
+        record.output_tail = tail(ran.stdout + "\n" + ran.stderr)
+        if ran.timed_out:
+            record.status, record.why = "failed", f"did not finish within {self.timeout:.0f} s"
+        elif ran.exit_status != 0:
+            record.status, record.why = "failed", f"exited {ran.exit_status}"
+        else:
+            record.status = "passed"
+
+    def fail(self, record: StepRecord) -> None:
+        step = record.step
+        where = f"step {step.number}" if step.number is not None else f"'{step.title}'"
+        known = defects_on(self.book, step)
+        raise DrillFailure("RUNBOOK_STEP_FAILED", (
+            f"{record.section} fails as written at {where} (lines {step.lines}): "
+            f"`{step.command.splitlines()[0] if step.command else step.title}` {record.why}: {record.output_tail}"
+            + (f"; known defects written there: {'; '.join(known)}" if known else "")))
+
+
+def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Callable[[Cluster], Sandbox],
+        timeout: float = 600) -> ScenarioResult:
+    """One runbook scenario, as written, judged."""
+    result = ctx.result(scenario.scenario_id or "physical_restore", scenario.number)
+    result.id = f"runbook_s{scenario.number}"
+    result.facts.update(runbook=str(book.path), scenario=f"Scenario {scenario.number}: {scenario.title}",
+                        kind=scenario.kind, told_by=scenario.told_by)
+
+    def body(result: ScenarioResult) -> None:
+        cluster = ctx.make_cluster(f"rb-s{scenario.number}")
+        apply_archiving(result, cluster, book)
+        sandbox = open_sandbox(cluster)
+        ctx.closers.append(sandbox.close)
+        target: dict[str, str | None] = {"text": None}
+        steps = StepRunner(ctx, result, book, sandbox, lambda: target["text"], timeout)
+        workload = Workload(ctx, cluster)
+        for step in book.backups:  # the backup section as written: what the scenario's steps will restore
+            steps.run("the backup section", step, must_pass=False)
+        time.sleep(ctx.load_seconds)
+        snapshot, timeline = source_snapshot(result, cluster), current_timeline(cluster)
+        moment = mark_target(cluster) if scenario.kind == "pitr" else None
+        target["text"] = format_target(moment) if moment else None
+        holder = disaster(result, cluster, scenario.kind or "")
+        ctx.closers.append(holder.close)
+        t0 = time.time()
+        workload.stop_and_sample()
+        archived_until = archived_end_lsn(cluster)
+        if scenario.kind == "pitr":  # recovery stops only at a commit past the target, which must be archived
+            archiving.switch_and_wait(cluster)
+        if scenario.kind in ("physical", "pitr"):
+            with result.step("disaster", "the server crashes and its data directory is lost; the archive survives"):
+                cluster.crash()
+                cluster.wipe_data()
+        section = f"Scenario {scenario.number}"
+        for step in scenario.steps:
+            steps.run(section, step)
+        if scenario.kind == "logical":
+            holder.close()
+            result.rto_seconds = round(wait_until_writable(cluster, DATABASE) - t0, 3)
+            verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
+            workload.judge(result, cluster)
+            return
+        before = Before(snapshot, timeline, workload, None, archived_until=archived_until, target=moment,
+                        disaster_at=t0 if moment else None)
+        t_files = time.time()
+        t1 = start_and_prove(ctx, result, cluster, None, target=moment, timeline=timeline, launch=lambda: None)
+        record_rto(result, t0, t_files, t1)
+        judge(ctx, result, cluster, before)
+
+    return execute(result, body, ctx)
+
+
+class Holder:
+    """A client the runbook's "stop all services" does not stop (monitoring, a cron job): it stays connected."""
+
+    def __init__(self, conn: psycopg.Connection | None) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def disaster(result: ScenarioResult, cluster: Cluster, kind: str) -> Holder:
+    """The disaster of the scenario's kind, as the corrected drills inject it."""
+    if kind == "logical":
+        with result.step("disaster", f"a destructive transaction ({DESTRUCTIVE}); a client stays connected"):
+            with cluster.connect(DATABASE, autocommit=False) as conn:
+                conn.execute(DESTRUCTIVE)
+                conn.commit()
+            return Holder(cluster.connect(DATABASE))
+    if kind == "pitr":
+        with result.step("disaster", f"a destructive transaction: {DESTRUCTIVE}"):
+            with cluster.connect(DATABASE, autocommit=False) as conn:
+                conn.execute(DESTRUCTIVE)
+                conn.commit()
+    return Holder(None)
+
+
+def apply_archiving(result: ScenarioResult, cluster: Cluster, book: Runbook) -> None:
+    """The runbook's WAL archiving settings, as written, on the sandbox's server (archive_timeout absent: 0)."""
+    settings = {"archive_timeout": "0", **book.archiving}
+    with result.step("setup", "the runbook's WAL archiving settings, as written: "
+                              + ", ".join(f"{k} = {v}" for k, v in settings.items())):
+        with cluster.connect() as conn:
+            for name, value in settings.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = {quote(value)}")
+        cluster.stop("fast")
+        cluster.start()
+    result.facts["archiving_as_written"] = settings
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
