@@ -100,6 +100,27 @@ def runbook_lines(data: dict) -> list[str]:
     return lines
 
 
+MARK = {"passed": "✓", "failed": "✗", "not_run": "not run"}
+
+
+def steps_run_lines(data: dict) -> list[str]:
+    """Each runbook scenario drilled as written: its steps with ✓/✗/not run, lines, seconds, and why."""
+    lines: list[str] = []
+    for s in data["scenarios"]:
+        ran = s.get("facts", {}).get("runbook_steps")
+        if not ran:
+            continue
+        lines += ["", f"## {s['id']}: {s['facts'].get('scenario', '')}, as written: {s['status']}", "",
+                  "| | section | step | lines | seconds | what happened |", "|---|---|---|---|---|---|"]
+        for step in ran:
+            said = " ".join(part for part in (step["why"], step["output_tail"][:160] if step["status"] == "failed" else "",
+                                              "; ".join(step["substitutions"])) if part)
+            lines.append(f"| {MARK.get(step['status'], step['status'])} | {step['section']} | "
+                         f"{step['number'] if step['number'] is not None else step['title']} | {step['lines']} | "
+                         f"{step['seconds']:.1f} | {said.replace('|', '/')} |")
+    return lines
+
+
 def to_markdown(data: dict, plots: list[str]) -> str:
     lines = [f"# pgdrill drill summary {data['drill_id']}", "", f"**{verdict(data)}**", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -118,6 +139,7 @@ def to_markdown(data: dict, plots: list[str]) -> str:
     for d in data["runbook_defects"]:
         lines.append(f"- **{d['code']}** ({d['scenario']}): {d['message']}. Fix: {d['fix']}. Evidence: {d.get('evidence', '')}"
                      + "".join(f" Written at {where}." for where in d.get("written_at", [])))
+    lines += steps_run_lines(data)
     lines += runbook_lines(data)
     lines += ["", "## Run", ""]
     for key in ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host", "user",

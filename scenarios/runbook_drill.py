@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 
@@ -37,8 +37,10 @@ from pgdrill.scenarios.steps.recovery import (
     start_and_prove,
 )
 from pgdrill.scenarios.steps.restore import mark_target
+from pgdrill.scenarios.verdicts.checks import NOT_RUN, Check
 from pgdrill.scenarios.verdicts.findings import defect_meaning
 from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
+from pgdrill.scenarios.verdicts.targets import Target, load_targets
 
 INTERACTIVE = re.compile(r"\bcrontab\s+-e\b|\btail\s+-\w*f|\bwatch\s|\bread\s+-|\bless\b|\bvi(m)?\s")
 DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"
@@ -136,7 +138,8 @@ class StepRunner:
 
 def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Callable[[Cluster], Sandbox],
         timeout: float = 600) -> ScenarioResult:
-    """One runbook scenario, as written, judged."""
+    """One runbook scenario, as written, judged against the runbook's own tables (--dr-targets still wins)."""
+    ctx = replace(ctx, targets=own_targets(ctx.targets, book))
     result = ctx.result(scenario.scenario_id or "physical_restore", scenario.number)
     result.id = f"runbook_s{scenario.number}"
     result.facts.update(runbook=str(book.path), scenario=f"Scenario {scenario.number}: {scenario.title}",
@@ -144,7 +147,7 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
 
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster(f"rb-s{scenario.number}")
-        apply_archiving(result, cluster, book)
+        settings = apply_archiving(result, cluster, book)
         sandbox = open_sandbox(cluster)
         ctx.closers.append(sandbox.close)
         target: dict[str, str | None] = {"text": None}
@@ -153,6 +156,7 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         for step in book.backups:  # the backup section as written: what the scenario's steps will restore
             steps.run("the backup section", step, must_pass=False)
         time.sleep(ctx.load_seconds)
+        bound_rpo(result, ctx, cluster, scenario.kind or "", settings["archive_timeout"])
         snapshot, timeline = source_snapshot(result, cluster), current_timeline(cluster)
         moment = mark_target(cluster) if scenario.kind == "pitr" else None
         target["text"] = format_target(moment) if moment else None
@@ -176,7 +180,9 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
             verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
             workload.judge(result, cluster)
             return
-        before = Before(snapshot, timeline, workload, None, archived_until=archived_until, target=moment,
+        unverified = Check("base backup verified (pg_verifybackup)", NOT_RUN, "the base backup is the runbook's own, "
+                           "taken and restored by its steps in the sandbox; pgdrill does not verify it in between")
+        before = Before(snapshot, timeline, workload, unverified, archived_until=archived_until, target=moment,
                         disaster_at=t0 if moment else None)
         t_files = time.time()
         t1 = start_and_prove(ctx, result, cluster, None, target=moment, timeline=timeline, launch=lambda: None)
@@ -184,6 +190,13 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         judge(ctx, result, cluster, before)
 
     return execute(result, body, ctx)
+
+
+def own_targets(current: dict[str, Target], book: Runbook) -> dict[str, Target]:
+    """The runbook's tables as the targets, except where --dr-targets set one."""
+    theirs = load_targets(runbook=book)
+    return {name: target if target.rto_from.startswith("--dr-targets") or target.rpo_from.startswith("--dr-targets")
+            else theirs[name] for name, target in current.items()}
 
 
 class Holder:
@@ -214,7 +227,25 @@ def disaster(result: ScenarioResult, cluster: Cluster, kind: str) -> Holder:
     return Holder(None)
 
 
-def apply_archiving(result: ScenarioResult, cluster: Cluster, book: Runbook) -> None:
+def bound_rpo(result: ScenarioResult, ctx: DrillContext, cluster: Cluster, kind: str, archive_timeout: str) -> None:
+    """The worst loss the runbook's configuration allows: the dump interval for a logical restore; archive_timeout as
+    written plus a measured archiving delay for a physical one (0 as written: unbounded, RPO_UNBOUNDED)."""
+    if kind == "logical":
+        interval = ctx.targets["logical_restore"].dump_interval_seconds
+        result.bound_rpo(interval, "a logical restore loses everything since the last dump: the dump interval")
+        return
+    result.bound_rpo(*archiving.rpo_bound(pg_seconds(archive_timeout), [archiving.timed_switch(cluster)]))
+
+
+def pg_seconds(setting: str) -> float:
+    """A time setting as postgresql.conf takes it (60, '60s', '1min', '500ms'; a bare number is seconds)."""
+    match = re.fullmatch(r"\s*'?(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?'?\s*", setting)
+    if not match:
+        return 0.0
+    return float(match.group(1)) * {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "d": 86400}[match.group(2) or "s"]
+
+
+def apply_archiving(result: ScenarioResult, cluster: Cluster, book: Runbook) -> dict[str, str]:
     """The runbook's WAL archiving settings, as written, on the sandbox's server (archive_timeout absent: 0)."""
     settings = {"archive_timeout": "0", **book.archiving}
     with result.step("setup", "the runbook's WAL archiving settings, as written: "
@@ -225,6 +256,7 @@ def apply_archiving(result: ScenarioResult, cluster: Cluster, book: Runbook) -> 
         cluster.stop("fast")
         cluster.start()
     result.facts["archiving_as_written"] = settings
+    return settings
 
 
 def quote(value: str) -> str:

@@ -160,3 +160,13 @@ def test_a_drill_run_with_a_fixed_runbook_does_not_report_the_fixed_defect(tmp_p
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["runbook"]["path"] == str(fixed) and summary["runbook_defects"] == []
     assert "RECOVERY_CONF_UNSUPPORTED" not in summary["runbook"]["defects_written"]
+
+
+def test_the_corrected_runbook_writes_no_known_defect():
+    book = read(HERE.parent / "docs" / "runbook" / "DR-PROCEDURES.md")
+    assert written(book) == {}
+    assert [(s.number, s.kind) for s in book.scenarios] == [(1, "logical"), (2, "physical"), (3, "pitr"),
+                                                            (4, "rebuild")]
+    assert all(step.command for s in book.scenarios for step in s.steps)  # every step says what to run
+    assert {(row.scenario_id, row.objective) for row in book.targets} >= {("complete_rebuild", "rpo")}
+    assert book.archiving["archive_timeout"] == "60"

@@ -28,7 +28,7 @@ def lines_matching(book: Runbook, pattern: str, unless: str | None = None, flags
     """Lines of code blocks that match pattern (and not unless), optionally only under headings `within` accepts."""
     found = []
     for number, line in enumerate(book.lines, start=1):
-        if number in book.code_lines and re.search(pattern, line, flags) and not (unless and re.search(unless, line, flags)):
+        if number in book.code_lines and not line.strip().startswith(("#", "--")) and re.search(pattern, line, flags) and not (unless and re.search(unless, line, flags)):
             if within is None or within(book.section_at(number)):
                 found.append(Sighting(number, line.strip()))
     return found

@@ -1,0 +1,96 @@
+"""The runbook drilled as written, in the sandbox (docker backend): the platform team's runbook stops at the steps
+RUNBOOK-DEFECTS predicts, with those codes; the corrected runbook (docs/runbook/DR-PROCEDURES.md) recovers as
+written, within its own tables' targets; a mistake written into it fails exactly its step; and the runbook's docker
+acts only on the run's own objects, whatever else of those names the engine holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgdrill.scenarios import runbook_drill
+from pgdrill.scenarios.runbook.document import read
+
+pytestmark = pytest.mark.docker
+
+HERE = Path(__file__).resolve().parent
+AS_WRITTEN = HERE / "runbooks" / "platform-as-written.md"
+CORRECTED = HERE.parent / "docs" / "runbook" / "DR-PROCEDURES.md"
+
+
+def drill(path: Path, number: int, drill_context, open_sandbox):
+    book = read(path)
+    scenario = next(s for s in book.scenarios if s.number == number)
+    return runbook_drill.run(drill_context, book, scenario, lambda cluster: open_sandbox(book, cluster))
+
+
+def steps(result) -> dict[str, str]:
+    return {f"{s['section']} {s['number'] or s['title']}": s["status"] for s in result.facts["runbook_steps"]}
+
+
+@pytest.mark.parametrize("number, step, lines, codes", [
+    (1, 2, "89-91", ["DROP_DATABASE_IN_USE"]),
+    (2, 2, "115-116", ["EXEC_ON_STOPPED_CONTAINER"]),
+    (3, 3, "153-158", ["AUTO_CONF_OVERWRITTEN", "EXEC_ON_STOPPED_CONTAINER"]),
+])
+def test_the_runbook_as_written_stops_where_its_defects_are(number, step, lines, codes, drill_context, open_sandbox):
+    result = drill(AS_WRITTEN, number, drill_context, open_sandbox)
+    assert "RUNBOOK_STEP_FAILED" in {f.code for f in result.findings}, result.explain()
+    assert result.failure.startswith(f"Scenario {number} fails as written at step {step} (lines {lines}):"), result.failure
+    for code in codes:
+        assert "known defects written there: " in result.failure and code in result.failure, result.failure
+    table = steps(result)
+    assert table[f"Scenario {number} {step}"] == "failed" and table[f"Scenario {number} 1"] == "passed", table
+    assert table["the backup section Copy backup from container"] == "failed", table  # no ./backups to copy into
+    if number == 3:
+        assert table["Scenario 3 2"] == "not_run", table  # "see Scenario 2 steps 2-3": no command of its own
+
+
+@pytest.mark.parametrize("number", [1, 2, 3])
+def test_the_corrected_runbook_recovers_as_written_within_its_own_targets(number, drill_context, open_sandbox):
+    result = drill(CORRECTED, number, drill_context, open_sandbox)
+    assert result.status == "passed", result.explain()
+    assert set(steps(result).values()) == {"passed"}, steps(result)
+    assert result.facts["targets_from"]["rto"].startswith("DR-PROCEDURES.md line "), result.facts["targets_from"]
+    assert result.rto_seconds <= result.rto_target_seconds and result.rpo_bound_seconds is not None
+    if number == 3:
+        assert result.facts["pitr_exact"] is True and result.facts["recovery_stop"].startswith("recovery stopping")
+    if number == 2:
+        assert result.facts["recovery_settings_left"] == [] and result.facts["timeline"] == 2
+
+
+def test_a_mistake_written_into_a_step_fails_that_step(tmp_path, drill_context, open_sandbox):
+    mistaken = tmp_path / "DR-PROCEDURES.md"
+    text = CORRECTED.read_text()
+    wrong = "pg_restore -U postgres -d agentic_platfrom --exit-on-error"
+    mistaken.write_text(text.replace("pg_restore -U postgres -d agentic_platform --exit-on-error", wrong))
+    result = drill(mistaken, 1, drill_context, open_sandbox)
+    assert result.failure.startswith("Scenario 1 fails as written at step 3 ("), result.failure
+    assert 'database "agentic_platfrom" does not exist' in result.failure, result.failure
+
+
+def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_context, open_sandbox, tmp_path):
+    """A container named agentic-postgres that the run did not create, on the same engine, stays untouched."""
+    book = read(AS_WRITTEN)
+    cluster = make_cluster("rb-names")
+    client = cluster.engine.client  # type: ignore[attr-defined]
+    foreign = client.containers.run(cluster.image, ["sleep", "infinity"], entrypoint=[], name="agentic-postgres",
+                                    detach=True, network_mode="none")
+    try:
+        sandbox = open_sandbox(book, cluster)
+        try:
+            stop = sandbox.run_step("docker stop agentic-postgres", 120)
+            refused = sandbox.run_step("docker stop agentic-postgres-2", 60)
+            bind = sandbox.run_step("docker run --rm -v /:/host pgvector/pgvector:pg16 ls /host", 60)
+            local = sandbox.run_step(f"mkdir -p {tmp_path} && touch {tmp_path}/written-by-the-runbook && rm -rf /tmp/*", 60)
+        finally:
+            sandbox.close()
+        foreign.reload()
+        assert stop.exit_status == 0 and foreign.status == "running", (stop, foreign.status)
+        assert not cluster.is_running()  # the run's agentic-postgres is the one stopped
+        assert refused.exit_status == 1 and "refusing container 'agentic-postgres-2'" in refused.stderr, refused
+        assert bind.exit_status == 1 and "a bind mount of a host path" in bind.stderr, bind
+        assert local.exit_status == 0 and not (tmp_path / "written-by-the-runbook").exists()  # the shell's own /tmp
+    finally:
+        foreign.remove(force=True)

@@ -1,0 +1,71 @@
+"""The runbook sandbox's name mapping (fixtures/sandbox/names.py) and example values (scenarios/runbook/values.py):
+a runbook's docker words become calls on the run's own objects, and anything else is refused with its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgdrill.fixtures.sandbox.names import Names, Refused, translate
+from pgdrill.scenarios.runbook.values import NothingMatches, substitute
+
+NAMES = Names(containers={"agentic-postgres": "pgdrill-abc-rb", "l01-data-layer": "pgdrill-abc-svc-l01"},
+              volumes={"story-portal-app_postgres_data": "pgdrill-abc-rb-data"}, image="pgdrill/pgvector:16-offline",
+              labels={"pgdrill.run": "abc"}, exec_env={"pgdrill-abc-rb": {"PGPORT": "15432"}})
+
+
+def test_the_runbooks_names_become_the_runs_objects():
+    assert translate(("stop", "-t", "120", "agentic-postgres"), NAMES, "/root").argv == (
+        "stop", "-t", "120", "pgdrill-abc-rb")
+    assert translate(("exec", "-i", "agentic-postgres", "pg_restore", "-d", "x"), NAMES, "/root").argv == (
+        "exec", "-e", "PGPORT=15432", "-i", "pgdrill-abc-rb", "pg_restore", "-d", "x")
+    assert translate(("volume", "rm", "story-portal-app_postgres_data"), NAMES, "/").argv == (
+        "volume", "rm", "pgdrill-abc-rb-data")
+    run = translate(("run", "--rm", "-v", "story-portal-app_postgres_data:/data", "pgvector/pgvector:pg16", "ls"),
+                    NAMES, "/").argv
+    assert run == ("run", "--network", "none", "--label", "pgdrill.run=abc", "--rm", "-v", "pgdrill-abc-rb-data:/data",
+                   "pgdrill/pgvector:16-offline", "ls")
+
+
+def test_copies_and_follows_go_through_the_shell():
+    out = translate(("cp", "agentic-postgres:/tmp/backup_base", "./backups/base_1/"), NAMES, "/root")
+    assert (out.kind, out.container, out.source, out.dest) == ("copy_out", "pgdrill-abc-rb", "/tmp/backup_base",
+                                                               "/root/backups/base_1/")
+    into = translate(("cp", "base.tar.gz", "agentic-postgres:/tmp/"), NAMES, "/root/backups")
+    assert (into.kind, into.source, into.dest) == ("copy_in", "/root/backups/base.tar.gz", "/tmp/")
+    assert translate(("logs", "-f", "agentic-postgres"), NAMES, "/").kind == "follow"
+
+
+@pytest.mark.parametrize("argv, why", [
+    (("stop", "agentic-postgres-2"), "refusing container 'agentic-postgres-2': no container of that name belongs"),
+    (("exec", "someone-elses-db", "psql"), "refusing container 'someone-elses-db'"),
+    (("volume", "rm", "prod_data"), "refusing volume 'prod_data'"),
+    (("-H", "tcp://elsewhere:2375", "ps"), "global docker options"),
+    (("ps",), "`docker ps` is not a call the runbook sandbox runs"),
+    (("run", "-v", "/:/host", "alpine", "ls"), "a bind mount of a host path"),
+    (("run", "--privileged", "alpine"), "refusing `docker run --privileged`"),
+    (("run", "--network", "host", "alpine"), "helpers run on no network"),
+    (("cp", "a", "b"), "neither side names one"),
+])
+def test_everything_else_is_refused_with_its_reason(argv, why):
+    with pytest.raises(Refused, match=why.replace("(", r"\(").replace(")", r"\)")):
+        translate(argv, NAMES, "/root")
+
+
+def test_example_values_are_what_the_drill_made():
+    made = {"backup_*.dump": "backup_20261206_101500.dump", "./backups/base_*/base.tar.gz":
+            "./backups/base_20261206_101501/base.tar.gz"}
+    command, done = substitute(
+        "docker cp ./backups/base_20260118_120000/base.tar.gz x:/tmp/\npg_restore < backup_20260118_120000.dump\n"
+        "recovery_target_time = '2026-01-18 11:45:00'", 10, made.get, "2026-12-06 10:16:00.000000+00")
+    assert command.splitlines() == ["docker cp ./backups/base_20261206_101501/base.tar.gz x:/tmp/",
+                                    "pg_restore < backup_20261206_101500.dump",
+                                    "recovery_target_time = '2026-12-06 10:16:00.000000+00'"]
+    assert [(s.line, s.written) for s in done] == [(10, "./backups/base_20260118_120000/base.tar.gz"),
+                                                   (11, "backup_20260118_120000.dump"), (12, "2026-01-18 11:45:00")]
+
+
+def test_a_name_nothing_produced_fails_with_that_sentence():
+    with pytest.raises(NothingMatches, match=r"line 7: 'wal_archive_20260118' stands for a backup .* nothing here "
+                                             r"matches 'wal_archive_\*'"):
+        substitute("docker cp wal_archive_20260118 x:/a", 7, lambda pattern: None, None)
+    assert substitute("pg_dump > backup_$(date +%Y%m%d).dump", 1, lambda p: None, None)[1] == []  # a name it makes
