@@ -74,7 +74,7 @@ def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_c
     """A container named agentic-postgres that the run did not create, on the same engine, stays untouched."""
     book = read(AS_WRITTEN)
     cluster = make_cluster("rb-names")
-    client = cluster.engine.client  # type: ignore[attr-defined]
+    client = cluster.engine.client
     foreign = client.containers.run(cluster.image, ["sleep", "infinity"], entrypoint=[], name="agentic-postgres",
                                     detach=True, network_mode="none")
     try:
