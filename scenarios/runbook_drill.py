@@ -23,6 +23,7 @@ from pgdrill.fixtures.secret import redact
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios.backups.basebackup import format_target
 from pgdrill.scenarios.runbook.document import Runbook, Scenario, Step
+from pgdrill.scenarios.runbook.objects import RunbookObjects, objects_of
 from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 from pgdrill.scenarios.runbook.values import NothingMatches, substitute
 from pgdrill.scenarios.steps import archiving
@@ -145,8 +146,12 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
     result.facts.update(runbook=str(book.path), scenario=f"Scenario {scenario.number}: {scenario.title}",
                         kind=scenario.kind, told_by=scenario.told_by)
 
+    found = objects_of(book)
+    ctx = replace(ctx, database=found.database or DATABASE)
+
     def body(result: ScenarioResult) -> None:
         cluster = ctx.make_cluster(f"rb-s{scenario.number}")
+        adopt_names(result, cluster, found)
         settings = apply_archiving(result, cluster, book)
         sandbox = open_sandbox(cluster)
         ctx.closers.append(sandbox.close)
@@ -157,10 +162,10 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
             steps.run("the backup section", step, must_pass=False)
         time.sleep(ctx.load_seconds)
         bound_rpo(result, ctx, cluster, scenario.kind or "", settings["archive_timeout"])
-        snapshot, timeline = source_snapshot(result, cluster), current_timeline(cluster)
+        snapshot, timeline = source_snapshot(result, cluster, ctx.database), current_timeline(cluster)
         moment = mark_target(cluster) if scenario.kind == "pitr" else None
         target["text"] = format_target(moment) if moment else None
-        holder = disaster(result, cluster, scenario.kind or "")
+        holder = disaster(result, cluster, scenario.kind or "", ctx.database)
         ctx.closers.append(holder.close)
         t0 = time.time()
         workload.stop_and_sample()
@@ -174,9 +179,12 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         section = f"Scenario {scenario.number}"
         for step in scenario.steps:
             steps.run(section, step)
+        result.facts["known_defects_in_steps_run"] = [
+            f"{section} step {r.step.number} (lines {r.step.lines}): {d}" for r in steps.records
+            if r.section == section and r.status == "passed" for d in defects_on(book, r.step)]
         if scenario.kind == "logical":
             holder.close()
-            result.rto_seconds = round(wait_until_writable(cluster, DATABASE) - t0, 3)
+            result.rto_seconds = round(wait_until_writable(cluster, ctx.database) - t0, 3)
             verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
             workload.judge(result, cluster)
             return
@@ -185,7 +193,8 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         before = Before(snapshot, timeline, workload, unverified, archived_until=archived_until, target=moment,
                         disaster_at=t0 if moment else None)
         t_files = time.time()
-        t1 = start_and_prove(ctx, result, cluster, None, target=moment, timeline=timeline, launch=lambda: None)
+        t1 = start_and_prove(ctx, result, cluster, None, target=moment, timeline=timeline, launch=lambda: None,
+                             dbname=ctx.database)
         record_rto(result, t0, t_files, t1)
         judge(ctx, result, cluster, before)
 
@@ -211,17 +220,27 @@ class Holder:
             self.conn = None
 
 
-def disaster(result: ScenarioResult, cluster: Cluster, kind: str) -> Holder:
+def adopt_names(result: ScenarioResult, cluster: Cluster, found: RunbookObjects) -> None:
+    """The seeded platform database under the runbook's database name, and the role its tools connect as."""
+    with result.step("setup", f"the runbook's names: database {found.database or DATABASE}, role "
+                              f"{found.user or 'postgres'}"):
+        if found.database and found.database != DATABASE:
+            cluster.query(f'ALTER DATABASE {DATABASE} RENAME TO "{found.database}"')
+        if found.user and not cluster.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (found.user,)):
+            cluster.query(f'CREATE ROLE "{found.user}" SUPERUSER LOGIN')
+
+
+def disaster(result: ScenarioResult, cluster: Cluster, kind: str, database: str) -> Holder:
     """The disaster of the scenario's kind, as the corrected drills inject it."""
     if kind == "logical":
         with result.step("disaster", f"a destructive transaction ({DESTRUCTIVE}); a client stays connected"):
-            with cluster.connect(DATABASE, autocommit=False) as conn:
+            with cluster.connect(database, autocommit=False) as conn:
                 conn.execute(DESTRUCTIVE)
                 conn.commit()
-            return Holder(cluster.connect(DATABASE))
+            return Holder(cluster.connect(database))
     if kind == "pitr":
         with result.step("disaster", f"a destructive transaction: {DESTRUCTIVE}"):
-            with cluster.connect(DATABASE, autocommit=False) as conn:
+            with cluster.connect(database, autocommit=False) as conn:
                 conn.execute(DESTRUCTIVE)
                 conn.commit()
     return Holder(None)

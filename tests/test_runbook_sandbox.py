@@ -94,3 +94,22 @@ def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_c
         assert local.exit_status == 0 and not (tmp_path / "written-by-the-runbook").exists()  # the shell's own /tmp
     finally:
         foreign.remove(force=True)
+
+
+@pytest.mark.parametrize("number", [1, 2, 3])
+def test_another_teams_runbook_passes_where_right_and_fails_at_its_mistake(number, drill_context, open_sandbox):
+    """ledger.md: container ledger-db, database and role ledger, service ledger-api, volume ledger_pgdata, its own
+    targets; its one mistake (Scenario 3 step 3, `cat >` over postgresql.auto.conf) wipes the archiving settings."""
+    result = drill(HERE / "runbooks" / "ledger.md", number, drill_context, open_sandbox)
+    assert set(steps(result).values()) == {"passed"}, steps(result)  # every step runs as written, under its names
+    assert result.facts["targets_from"]["rto"].startswith("ledger.md line "), result.facts["targets_from"]
+    if number < 3:
+        assert result.status == "passed", result.explain()
+        assert result.facts["known_defects_in_steps_run"] == []
+        return
+    assert result.status == "failed", result.explain()
+    failed = [c for c in result.checks if c.status == "failed"]
+    assert [c.name for c in failed] == ["WAL archiving after recovery"] and "archive_mode is 'off'" in failed[0].detail
+    assert result.facts["known_defects_in_steps_run"] == [
+        "Scenario 3 step 3 (lines 83-88): AUTO_CONF_OVERWRITTEN (Scenario 3 overwrites postgresql.auto.conf, losing "
+        "the ALTER SYSTEM settings restored)"]

@@ -15,6 +15,9 @@ EXEC = re.compile(r"\bdocker\s+(?:container\s+)?exec\s+(?:(?:-\w+|--[\w-]+)(?:[ 
                   r"([A-Za-z0-9][\w.-]*)\s+" + POSTGRES_TOOLS)
 LIFECYCLE = re.compile(r"\bdocker[ \t]+(?:container[ \t]+)?(?:stop|start|restart|kill|rm)[ \t]+([^;&|<>\n]*)")
 VOLUME_RM = re.compile(r"\bdocker[ \t]+volume[ \t]+rm[ \t]+([^;&|<>\n]*)")
+DBNAME = re.compile(r"\s(?:-d|--dbname)[ =]([A-Za-z_][\w]*)|\bpg_dump\b[^|>\n]*\s([A-Za-z_]\w*)[ \t]*>")
+USER = re.compile(r"\s(?:-U|--username)[ =]([A-Za-z_][\w]*)")
+SYSTEM_DATABASES = {"postgres", "template0", "template1"}
 VOLUME_MOUNT = re.compile(r"(?:-v|--volume)[ =]([A-Za-z0-9][\w.-]*):/")
 
 
@@ -23,6 +26,8 @@ class RunbookObjects:
     postgres: str | None  # the container PostgreSQL runs in
     services: tuple[str, ...]  # the other containers it stops and starts
     volumes: tuple[str, ...]
+    database: str | None = None  # the database its dumps and restores name
+    user: str | None = None  # the role its client tools connect as (-U)
 
 
 def commands(book: Runbook) -> str:
@@ -46,4 +51,11 @@ def objects_of(book: Runbook) -> RunbookObjects:
     for match in VOLUME_RM.finditer(text):
         volumes += [w for w in match.group(1).split() if re.fullmatch(r"[A-Za-z0-9][\w.-]*", w) and w not in volumes]
     volumes += VOLUME_MOUNT.findall(text)
-    return RunbookObjects(postgres, tuple(named), tuple(dict.fromkeys(volumes)))
+    return RunbookObjects(postgres, tuple(named), tuple(dict.fromkeys(volumes)), most_common(DBNAME, text),
+                          most_common(USER, text))
+
+
+def most_common(pattern: re.Pattern[str], text: str) -> str | None:
+    found = Counter(name for match in pattern.findall(text) for name in ([match] if isinstance(match, str) else match)
+                    if name and name not in SYSTEM_DATABASES)
+    return found.most_common(1)[0][0] if found else None

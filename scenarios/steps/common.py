@@ -44,6 +44,7 @@ class DrillContext:
     max_expansion: float = 200.0  # --max-expansion: a compressed backup file's bound, as a multiple of its size
     progress: Progress = QUIET  # live lines for long steps (terminal only)
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
+    database: str = DATABASE  # the platform database the workload writes to and the judge reads (a runbook's own name)
     faults: Faults = field(default_factory=Faults)
     closers: list[Callable[[], object]] = field(default_factory=list)
 
@@ -59,7 +60,8 @@ class Workload:
 
     def __init__(self, ctx: DrillContext, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.writer = AckWriter(cluster, DATABASE, rate=ctx.writer_rate).start()
+        self.database = ctx.database
+        self.writer = AckWriter(cluster, self.database, rate=ctx.writer_rate).start()
         ctx.closers.append(self.writer.stop)  # a scenario that breaks midway still stops its writer
         self.commit_ts: dict[int, float] = {}
         self.acked: set[int] = set()
@@ -72,12 +74,12 @@ class Workload:
             raise DrillFailure("WORKLOAD_FAILED", f"the ack writer failed before the disaster: {self.writer.errors[-1]}")
         self.acked = {a.seq for a in acks}
         self.lsn = {a.seq: a.lsn for a in acks}
-        times = commit_times(self.cluster, DATABASE)
+        times = commit_times(self.cluster, self.database)
         self.commit_ts = {seq: times[seq] for seq in self.acked}
 
     def judge(self, result: ScenarioResult, recovered, acked: set[int] | None = None) -> set[int]:
         """Set RPO and lost transactions on the result; return the seqs present after recovery."""
-        present = surviving(recovered, DATABASE)
+        present = surviving(recovered, self.database)
         considered = self.acked if acked is None else acked
         rpo = measure_rpo({s: self.commit_ts[s] for s in considered}, considered, present)
         result.rpo_seconds = rpo.rpo_seconds

@@ -58,10 +58,10 @@ def current_timeline(cluster: Cluster) -> int:
     return int(cluster.scalar("SELECT timeline_id FROM pg_control_checkpoint()"))
 
 
-def source_snapshot(result: ScenarioResult, cluster: Cluster) -> checklist.Snapshot:
+def source_snapshot(result: ScenarioResult, cluster: Cluster, dbname: str = DATABASE) -> checklist.Snapshot:
     """The checklist's view of the source (and its size, what restore time grows with)."""
-    snapshot = checklist.take_snapshot(cluster, DATABASE)
-    result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
+    snapshot = checklist.take_snapshot(cluster, dbname)
+    result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (dbname,))
     return snapshot
 
 
