@@ -28,9 +28,6 @@ def test_runbook_scenario_as_written(runbook_scenario, runbook, drill_context, o
     if scenario.kind is None:
         pytest.skip(f"not run: Scenario {scenario.number} ({scenario.title}): neither its commands nor its title "
                     "tell its kind")
-    if scenario.kind == "rebuild":
-        pytest.skip(f"not run: Scenario {scenario.number} is a complete rebuild: docker-compose in the runbook "
-                    "sandbox is not built yet")
     result = runbook_drill.run(drill_context, runbook, scenario, lambda cluster: open_sandbox(runbook, cluster))
     request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(result.as_dict(), default=str)))
     print(result.explain())

@@ -176,6 +176,9 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
             with result.step("disaster", "the server crashes and its data directory is lost; the archive survives"):
                 cluster.crash()
                 cluster.wipe_data()
+        if scenario.kind == "rebuild":  # its own steps remove the container and the volume, as the corrected drill's
+            with result.step("disaster", "the server crashes: the container is to be rebuilt"):
+                cluster.crash()
         section = f"Scenario {scenario.number}"
         for step in scenario.steps:
             steps.run(section, step)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from pgdrill.fixtures.sandbox.names import Names, Refused, translate
+from pgdrill.fixtures.sandbox.names import Names, Refused, translate, translate_compose
 from pgdrill.scenarios.runbook.values import NothingMatches, substitute
 
 NAMES = Names(containers={"agentic-postgres": "pgdrill-abc-rb", "l01-data-layer": "pgdrill-abc-svc-l01"},
               volumes={"story-portal-app_postgres_data": "pgdrill-abc-rb-data"}, image="pgdrill/pgvector:16-offline",
-              labels={"pgdrill.run": "abc"}, exec_env={"pgdrill-abc-rb": {"PGPORT": "15432"}})
+              labels={"pgdrill.run": "abc"}, exec_env={"pgdrill-abc-rb": {"PGPORT": "15432"}}, prefix="pgdrill-abc-rb",
+              compose_files=("platform/docker-compose.app.yml",))
 
 
 def test_the_runbooks_names_become_the_runs_objects():
@@ -69,3 +70,30 @@ def test_a_name_nothing_produced_fails_with_that_sentence():
                                              r"matches 'wal_archive_\*'"):
         substitute("docker cp wal_archive_20260118 x:/a", 7, lambda pattern: None, None)
     assert substitute("pg_dump > backup_$(date +%Y%m%d).dump", 1, lambda p: None, None)[1] == []  # a name it makes
+
+
+def test_what_a_runbook_creates_is_the_runs_and_named_as_the_runbook_names_it():
+    names = Names(**{**NAMES.__dict__, "containers": dict(NAMES.containers)})
+    created = translate(("create", "--name", "restore-helper", "-v", "story-portal-app_postgres_data:/d", "img"),
+                        names, "/").argv
+    assert created == ("create", "--network", "none", "--name", "pgdrill-abc-rb-restore-helper", "--label",
+                       "pgdrill.run=abc", "-v", "pgdrill-abc-rb-data:/d", "pgdrill/pgvector:16-offline")
+    assert names.containers["restore-helper"] == "pgdrill-abc-rb-restore-helper"
+    assert translate(("rm", "restore-helper"), names, "/").argv == ("rm", "pgdrill-abc-rb-restore-helper")
+    assert translate(("volume", "create", "story-portal-app_postgres_data"), names, "/").argv == (
+        "volume", "create", "--label", "pgdrill.run=abc", "pgdrill-abc-rb-data")
+    with pytest.raises(Refused, match="without --name leaves a container no step can name"):
+        translate(("create", "img"), names, "/")
+
+
+def test_compose_acts_on_the_runs_project_for_the_runbooks_file_only():
+    assert translate_compose(("-f", "platform/docker-compose.app.yml", "up", "-d", "postgres"), NAMES) == (
+        "up", "-d", "postgres")
+    assert translate_compose(("-f", "platform/docker-compose.app.yml", "restart"), NAMES) == ("restart",)
+    for argv, why in [(("-f", "/etc/other.yml", "up"), "refusing compose file /etc/other.yml"),
+                      (("-f", "platform/docker-compose.app.yml", "up", "-d", "redis"), "refusing compose service"),
+                      (("-f", "platform/docker-compose.app.yml", "down", "-v"), "down -v"),
+                      (("-f", "platform/docker-compose.app.yml", "exec", "postgres", "sh"), "is not run in the"),
+                      (("-H", "x", "up"), "refusing `docker-compose -H`")]:
+        with pytest.raises(Refused, match=why):
+            translate_compose(argv, NAMES)

@@ -5,6 +5,7 @@ that name for the run."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ VOLUME_RM = re.compile(r"\bdocker[ \t]+volume[ \t]+rm[ \t]+([^;&|<>\n]*)")
 DBNAME = re.compile(r"\s(?:-d|--dbname)[ =]([A-Za-z_][\w]*)|\bpg_dump\b[^|>\n]*\s([A-Za-z_]\w*)[ \t]*>")
 USER = re.compile(r"\s(?:-U|--username)[ =]([A-Za-z_][\w]*)")
 SYSTEM_DATABASES = {"postgres", "template0", "template1"}
+CD = re.compile(r"(?:^|[;&|][ \t]*)cd[ \t]+([^;&|\n]+)", re.M)
+COMPOSE_FILE = re.compile(r"\bdocker-compose\b[^\n]*?\s(?:-f|--file)[ =](\S+)")
 VOLUME_MOUNT = re.compile(r"(?:-v|--volume)[ =]([A-Za-z0-9][\w.-]*):/")
 
 
@@ -28,6 +31,8 @@ class RunbookObjects:
     volumes: tuple[str, ...]
     database: str | None = None  # the database its dumps and restores name
     user: str | None = None  # the role its client tools connect as (-U)
+    directories: tuple[str, ...] = ()  # the absolute directories it cd's into (they exist on the runbook's host)
+    compose_files: tuple[str, ...] = ()  # the compose files it names after -f
 
 
 def commands(book: Runbook) -> str:
@@ -51,8 +56,17 @@ def objects_of(book: Runbook) -> RunbookObjects:
     for match in VOLUME_RM.finditer(text):
         volumes += [w for w in match.group(1).split() if re.fullmatch(r"[A-Za-z0-9][\w.-]*", w) and w not in volumes]
     volumes += VOLUME_MOUNT.findall(text)
+    directories = [words[0] for match in CD.findall(text) if (words := shell_words(match)) and words[0].startswith("/")]
     return RunbookObjects(postgres, tuple(named), tuple(dict.fromkeys(volumes)), most_common(DBNAME, text),
-                          most_common(USER, text))
+                          most_common(USER, text), tuple(dict.fromkeys(directories)),
+                          tuple(dict.fromkeys(COMPOSE_FILE.findall(text))))
+
+
+def shell_words(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return []
 
 
 def most_common(pattern: re.Pattern[str], text: str) -> str | None:
