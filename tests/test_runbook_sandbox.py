@@ -42,7 +42,8 @@ def test_the_runbook_as_written_stops_where_its_defects_are(number, step, lines,
     for code in codes:
         assert "known defects written there: " in result.failure and code in result.failure, result.failure
     table = steps(result)
-    assert table[f"Scenario {number} {step}"] == "failed" and table[f"Scenario {number} 1"] == "passed", table
+    assert table[f"Scenario {number} {step}"] == "failed", table
+    assert step == 1 or table[f"Scenario {number} 1"] == "passed", table
     assert table["the backup section Copy backup from container"] == "failed", table  # no ./backups to copy into
     if number == 3:
         assert table["Scenario 3 2"] == "not_run", table  # "see Scenario 2 steps 2-3": no command of its own
