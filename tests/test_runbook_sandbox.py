@@ -95,7 +95,7 @@ def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_c
         assert bind.exit_status == 1 and "a bind mount of a host path" in bind.stderr, bind
         assert local.exit_status == 0 and not (tmp_path / "written-by-the-runbook").exists()  # the shell's own /tmp
     finally:
-        foreign.remove(force=True)
+        foreign.remove(force=True, v=True)  # the image declares a data VOLUME: its anonymous one goes too
 
 
 @pytest.mark.parametrize("number", [1, 2, 3])
