@@ -121,6 +121,27 @@ def steps_run_lines(data: dict) -> list[str]:
     return lines
 
 
+def steps_run_html(data: dict) -> str:
+    """The runbook scenarios drilled as written, as tables: each step's mark, section, lines, seconds, what happened."""
+    esc = html.escape
+    out = ""
+    for s in data["scenarios"]:
+        ran = s.get("facts", {}).get("runbook_steps")
+        if not ran:
+            continue
+        rows = "".join(
+            f'<tr class="{"ok" if step["status"] == "passed" else "bad"}"><td>{esc(MARK.get(step["status"], ""))}</td>'
+            f"<td>{esc(step['section'])}</td><td>{esc(str(step['number'] if step['number'] is not None else step['title']))}"
+            f"</td><td>{esc(step['lines'])}</td><td>{step['seconds']:.1f}</td><td><code>"
+            f"{esc(step['command'].splitlines()[0] if step['command'] else '(no command)')}</code></td>"
+            f"<td>{esc(' '.join(p for p in (step['why'], step['output_tail'][:200] if step['status'] == 'failed' else '', '; '.join(step['substitutions'])) if p))}</td></tr>"
+            for step in ran)
+        out += (f"<h2>{esc(s['id'])}: {esc(str(s['facts'].get('scenario', '')))}, as written: {esc(s['status'])}</h2>"
+                "<table><tr><th></th><th>section</th><th>step</th><th>lines</th><th>seconds</th><th>command</th>"
+                f"<th>what happened</th></tr>{rows}</table>")
+    return out
+
+
 def to_markdown(data: dict, plots: list[str]) -> str:
     lines = [f"# pgdrill drill summary {data['drill_id']}", "", f"**{verdict(data)}**", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -162,6 +183,7 @@ def to_html(data: dict, plots: list[str]) -> str:
                       f"<i>fix:</i> {esc(d['fix'])}<br><i>evidence:</i> {esc(d.get('evidence', ''))}</li>"
                       for d in data["runbook_defects"])
     forecast = "".join(f"<li>{esc(line)}</li>" for line in forecast_lines(data))
+    steps = steps_run_html(data)
     images = "".join(f'<p><a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p)}" width="640"></a></p>' for p in plots)
     run = "".join(f"<li>{esc(k)}: {esc(str(data.get(k)))}</li>" for k in
                   ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host",
@@ -172,7 +194,7 @@ padding:4px 8px}}tr.ok td:last-child{{background:#cfc}}tr.bad td:last-child{{bac
 <h1>pgdrill drill summary {esc(data['drill_id'])}</h1><p><b>{esc(verdict(data))}</b></p>
 <table>{table}</table><h2>Findings</h2><ul>{findings or '<li>none</li>'}</ul>
 {'<h2>Forecast (not measured: extrapolated from the measured runs)</h2><ul>' + forecast + '</ul>' if forecast else ''}
-<h2>Runbook defects</h2><ul>{defects or '<li>none proved in this run</li>'}</ul>
+<h2>Runbook defects</h2><ul>{defects or '<li>none proved in this run</li>'}</ul>{steps}
 <h2>Plots</h2>{images or '<p>none</p>'}<h2>Run</h2><ul>{run}</ul></body></html>
 """
 

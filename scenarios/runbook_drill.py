@@ -155,6 +155,7 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         settings = apply_archiving(result, cluster, book)
         sandbox = open_sandbox(cluster)
         ctx.closers.append(sandbox.close)
+        ctx.health_urls = (*ctx.health_urls, *sandbox.health_urls)  # the services it stops must be up again
         target: dict[str, str | None] = {"text": None}
         steps = StepRunner(ctx, result, book, sandbox, lambda: target["text"], timeout)
         workload = Workload(ctx, cluster)

@@ -14,7 +14,7 @@ import pytest
 
 from pgdrill.fixtures.config import ConfigError
 from pgdrill.fixtures.plugin import read_runbook
-from pgdrill.reports.render import to_markdown
+from pgdrill.reports.render import to_html, to_markdown
 from pgdrill.scenarios.runbook.document import as_dict, parse, read
 from pgdrill.scenarios.runbook.durations import parse_target_duration
 from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
@@ -170,3 +170,35 @@ def test_the_corrected_runbook_writes_no_known_defect():
     assert all(step.command for s in book.scenarios for step in s.steps)  # every step says what to run
     assert {(row.scenario_id, row.objective) for row in book.targets} >= {("complete_rebuild", "rpo")}
     assert book.archiving["archive_timeout"] == "60"
+
+
+def test_the_reports_show_each_step_as_run():
+    step = {"section": "Scenario 2", "number": 2, "title": "Remove old data directory", "lines": "115-116",
+            "command": "docker exec agentic-postgres rm -rf /var/lib/postgresql/data/*", "status": "failed",
+            "seconds": 0.1, "exit_status": 1, "output_tail": "Container abc is not running", "why": "exited 1",
+            "substitutions": [], "calls": []}
+    done = {**step, "number": 1, "lines": "112-113", "status": "passed", "why": "", "command": "docker stop x"}
+    data = {"drill_id": "x", "runbook_defects": [], "scenarios": [{
+        "id": "runbook_s2", "backend": "docker", "status": "failed", "findings": [], "checks": [],
+        "rto_target_seconds": 900, "rto_seconds": None, "rpo_target_seconds": 900, "rpo_seconds": None, "facts": {
+            "scenario": "Scenario 2: Restore from Physical Backup", "runbook_steps": [done, step]}}]}
+    text = to_markdown(data, [])
+    assert "## runbook_s2: Scenario 2: Restore from Physical Backup, as written: failed" in text
+    assert "| \u2717 | Scenario 2 | 2 | 115-116 | 0.1 | exited 1 Container abc is not running |" in text
+    page = to_html(data, [])
+    assert "runbook_s2: Scenario 2: Restore from Physical Backup, as written: failed</h2>" in page
+    assert '<tr class="bad"><td>\u2717</td><td>Scenario 2</td><td>2</td><td>115-116</td>' in page
+
+
+def test_the_objects_a_runbook_names():
+    from pgdrill.scenarios.runbook.objects import objects_of
+    platform = objects_of(read(AS_WRITTEN))
+    assert (platform.postgres, len(platform.services), platform.volumes, platform.database) == (
+        "agentic-postgres", 11, ("story-portal-app_postgres_data",), "agentic_platform")
+    assert platform.directories == ("/Volumes/Extreme SSD/projects/story-portal-app",)
+    assert platform.compose_files == ("platform/docker-compose.app.yml",)
+    corrected = objects_of(read(HERE.parent / "docs" / "runbook" / "DR-PROCEDURES.md"))
+    assert "restore-helper" not in corrected.services and len(corrected.services) == 11  # its own, not a service
+    ledger = objects_of(read(LEDGER))
+    assert (ledger.postgres, ledger.services, ledger.volumes, ledger.database, ledger.user) == (
+        "ledger-db", ("ledger-api",), ("ledger_pgdata",), "ledger", "ledger")

@@ -56,6 +56,8 @@ def test_the_corrected_runbook_recovers_as_written_within_its_own_targets(number
     assert set(steps(result).values()) == {"passed"}, steps(result)
     assert result.facts["targets_from"]["rto"].startswith("DR-PROCEDURES.md line "), result.facts["targets_from"]
     assert result.rto_seconds <= result.rto_target_seconds and result.rpo_bound_seconds is not None
+    health = next(c for c in result.checks if c.name == "application health URLs")
+    assert health.status == "passed" and "11 health URLs answered 200" in health.detail, health  # its 11 services
     if number == 3:
         assert result.facts["pitr_exact"] is True and result.facts["recovery_stop"].startswith("recovery stopping")
     if number in (2, 4):  # 4: docker-compose up of the run's compose project, in place of the runbook's file
@@ -70,6 +72,17 @@ def test_a_mistake_written_into_a_step_fails_that_step(tmp_path, drill_context, 
     result = drill(mistaken, 1, drill_context, open_sandbox)
     assert result.failure.startswith("Scenario 1 fails as written at step 3 ("), result.failure
     assert 'database "agentic_platfrom" does not exist' in result.failure, result.failure
+
+
+def test_services_a_runbook_stops_and_never_starts_fail_the_checklist(tmp_path, drill_context, open_sandbox):
+    """Scenario 1 without its step 5: the services it stopped stay down, and their /health says so."""
+    text = CORRECTED.read_text()
+    start = text.index("# 5. Restart services")
+    forgetful = tmp_path / "DR-PROCEDURES.md"
+    forgetful.write_text(text[:start] + "# 5. Restart services (forgotten)\n" + text[text.index("```", start):])
+    result = drill(forgetful, 1, drill_context, open_sandbox)
+    health = next(c for c in result.checks if c.name == "application health URLs")
+    assert result.status == "failed" and health.status == "failed", result.explain()
 
 
 def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_context, open_sandbox, tmp_path):

@@ -19,6 +19,7 @@ VOLUME_RM = re.compile(r"\bdocker[ \t]+volume[ \t]+rm[ \t]+([^;&|<>\n]*)")
 DBNAME = re.compile(r"\s(?:-d|--dbname)[ =]([A-Za-z_][\w]*)|\bpg_dump\b[^|>\n]*\s([A-Za-z_]\w*)[ \t]*>")
 USER = re.compile(r"\s(?:-U|--username)[ =]([A-Za-z_][\w]*)")
 SYSTEM_DATABASES = {"postgres", "template0", "template1"}
+CREATED = re.compile(r"\bdocker[ \t]+(?:container[ \t]+)?(?:create|run)\b[^\n]*?--name[ =]([A-Za-z0-9][\w.-]*)")
 CD = re.compile(r"(?:^|[;&|][ \t]*)cd[ \t]+([^;&|\n]+)", re.M)
 COMPOSE_FILE = re.compile(r"\bdocker-compose\b[^\n]*?\s(?:-f|--file)[ =](\S+)")
 VOLUME_MOUNT = re.compile(r"(?:-v|--volume)[ =]([A-Za-z0-9][\w.-]*):/")
@@ -46,11 +47,12 @@ def objects_of(book: Runbook) -> RunbookObjects:
     text = commands(book)
     execs = Counter(EXEC.findall(text))
     postgres = execs.most_common(1)[0][0] if execs else None
+    created = set(CREATED.findall(text))  # containers its own steps make are not services to stand in for
     named: list[str] = []
     for match in LIFECYCLE.finditer(text):
         for word in match.group(1).split():
             if re.fullmatch(r"[A-Za-z0-9][\w.-]*", word) and not word.isdigit() and word != postgres \
-                    and word not in named:
+                    and word not in named and word not in created:
                 named.append(word)
     volumes: list[str] = []
     for match in VOLUME_RM.finditer(text):
