@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import allure
 import pytest
 
 from pgdrill.reports.summary import SCENARIO_PROPERTY
@@ -28,7 +29,21 @@ def test_runbook_scenario_as_written(runbook_scenario, runbook, drill_context, o
     if scenario.kind is None:
         pytest.skip(f"not run: Scenario {scenario.number} ({scenario.title}): neither its commands nor its title "
                     "tell its kind")
+    allure.dynamic.epic("Disaster recovery")
+    allure.dynamic.feature("the runbook as written")
+    allure.dynamic.story(f"Scenario {scenario.number}: {scenario.title}")
+    allure.dynamic.parameter("runbook", str(runbook.path))
     result = runbook_drill.run(drill_context, runbook, scenario, lambda cluster: open_sandbox(runbook, cluster))
     request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(result.as_dict(), default=str)))
+    allure.dynamic.title(f"{result.id}: Scenario {scenario.number} as written: {result.status}")
+    for step in result.facts.get("runbook_steps", []):
+        mark = {"passed": "\u2713", "failed": "\u2717"}.get(step["status"], "not run")
+        with allure.step(f"{mark} {step['section']} step {step['number'] or step['title']} (lines {step['lines']}), "
+                         f"{step['seconds']:.1f} s"):
+            allure.attach("\n".join([step["command"] or "(no command)", "", f"status: {step['status']} "
+                                      f"{step['why']}", f"exit status: {step['exit_status']}", "",
+                                      step["output_tail"], *step["substitutions"], *step["calls"]]),
+                          name="command, output, substitutions, docker calls",
+                          attachment_type=allure.attachment_type.TEXT)
     print(result.explain())
     assert result.status in ("passed", "not_run"), result.explain()
