@@ -22,7 +22,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("runbook_scenario", numbers, ids=[f"scenario-{n}" for n in numbers])
 
 
-def test_runbook_scenario_as_written(runbook_scenario, runbook, drill_context, open_sandbox, request):
+def test_runbook_scenario_as_written(runbook_scenario, runbook, drill_context, drill_config, open_sandbox, request):
     if runbook is None:
         pytest.skip("not run: no --runbook given (the runbook to drill as written)")
     scenario = next(s for s in runbook.scenarios if s.number == runbook_scenario)
@@ -33,7 +33,8 @@ def test_runbook_scenario_as_written(runbook_scenario, runbook, drill_context, o
     allure.dynamic.feature("the runbook as written")
     allure.dynamic.story(f"Scenario {scenario.number}: {scenario.title}")
     allure.dynamic.parameter("runbook", str(runbook.path))
-    result = runbook_drill.run(drill_context, runbook, scenario, lambda cluster: open_sandbox(runbook, cluster))
+    result = runbook_drill.run(drill_context, runbook, scenario, lambda cluster: open_sandbox(runbook, cluster),
+                               timeout=drill_config.script_timeout, given=drill_config.runbook_set)
     request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(result.as_dict(), default=str)))
     allure.dynamic.title(f"{result.id}: Scenario {scenario.number} as written: {result.status}")
     for step in result.facts.get("runbook_steps", []):

@@ -10,6 +10,7 @@ A step with no command (it refers elsewhere) and an interactive one are listed "
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -84,9 +85,9 @@ class StepRunner:
     """Runs runbook steps in the sandbox, records each, and ends the scenario at the first that fails."""
 
     def __init__(self, ctx: DrillContext, result: ScenarioResult, book: Runbook, sandbox: Sandbox,
-                 target: Callable[[], str | None], timeout: float) -> None:
+                 target: Callable[[], str | None], timeout: float, given: dict[str, str]) -> None:
         self.ctx, self.result, self.book, self.sandbox = ctx, result, book, sandbox
-        self.target, self.timeout = target, timeout
+        self.target, self.timeout, self.given = target, timeout, given
         self.records: list[StepRecord] = []
         self.table: list[dict] = []
         result.facts["runbook_steps"] = self.table
@@ -103,7 +104,8 @@ class StepRunner:
             record.why = "not run: interactive (it waits for a person)"
         else:
             try:
-                command, done = substitute(step.command, step.first_line + 1, self.newest, self.target())
+                command, done = substitute(step.command, step.first_line + 1, self.newest, self.target(), self.given)
+                command = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.given.items()) + command
             except NothingMatches as exc:
                 record.status, record.why = "failed", str(exc)
             else:
@@ -138,7 +140,7 @@ class StepRunner:
 
 
 def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Callable[[Cluster], Sandbox],
-        timeout: float = 600) -> ScenarioResult:
+        timeout: float = 600, given: dict[str, str] | None = None) -> ScenarioResult:
     """One runbook scenario, as written, judged against the runbook's own tables (--dr-targets still wins)."""
     ctx = replace(ctx, targets=own_targets(ctx.targets, book))
     result = ctx.result(scenario.scenario_id or "physical_restore", scenario.number)
@@ -157,7 +159,7 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         ctx.closers.append(sandbox.close)
         ctx.health_urls = (*ctx.health_urls, *sandbox.health_urls)  # the services it stops must be up again
         target: dict[str, str | None] = {"text": None}
-        steps = StepRunner(ctx, result, book, sandbox, lambda: target["text"], timeout)
+        steps = StepRunner(ctx, result, book, sandbox, lambda: target["text"], timeout, given or {})
         workload = Workload(ctx, cluster)
         for step in book.backups:  # the backup section as written: what the scenario's steps will restore
             steps.run("the backup section", step, must_pass=False)

@@ -97,3 +97,22 @@ def test_compose_acts_on_the_runs_project_for_the_runbooks_file_only():
                       (("-H", "x", "up"), "refusing `docker-compose -H`")]:
         with pytest.raises(Refused, match=why):
             translate_compose(argv, NAMES)
+
+
+def test_what_a_runbook_leaves_to_its_reader_comes_from_runbook_set():
+    command, done = substitute("cd <PROJECT_DIR> && docker-compose -f {{ COMPOSE }} up -d postgres", 30,
+                               lambda pattern: None, None, {"PROJECT_DIR": "/srv/app", "COMPOSE": "dc.yml"})
+    assert command == "cd /srv/app && docker-compose -f dc.yml up -d postgres"
+    assert [(s.line, s.written, s.used) for s in done] == [(30, "<PROJECT_DIR>", "/srv/app"),
+                                                          (30, "{{ COMPOSE }}", "dc.yml")]
+    with pytest.raises(NothingMatches, match=r"line 4: <BACKUP_HOST> is left to the reader: give it with "
+                                             r"--runbook-set BACKUP_HOST=VALUE"):
+        substitute("scp x <BACKUP_HOST>:/b", 4, lambda pattern: None, None, {})
+
+
+def test_runbook_set_is_read_as_name_value_pairs():
+    from pgdrill.fixtures.config import ConfigError, resolve
+    config = resolve({"runbook_set": "PROJECT_DIR=/srv/app; COMPOSE=a=b.yml"}, {}, {})
+    assert config.runbook_set == {"PROJECT_DIR": "/srv/app", "COMPOSE": "a=b.yml"}
+    with pytest.raises(ConfigError, match=r"--runbook-set takes NAME=VALUE pairs separated by ';', not '2X=1'"):
+        resolve({"runbook_set": "2X=1"}, {}, {})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 STAMPED = re.compile(r"[\w./~-]*?20\d{6}(?:_\d{4,6})?[\w./~-]*")
 STAMP = re.compile(r"20\d{6}(?:_\d{4,6})?")
 TARGET = re.compile(r"(recovery_target_time\s*=\s*)'([^']*)'")
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)>|\{\{\s*([A-Z][A-Z0-9_]*)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,20 @@ class NothingMatches(LookupError):
 
 
 def substitute(command: str, first_line: int, newest: Callable[[str], str | None],
-               target: str | None) -> tuple[str, list[Substitution]]:
+               target: str | None, given: dict[str, str] | None = None) -> tuple[str, list[Substitution]]:
     """The command with its example values replaced: names by the newest match of their pattern (newest(glob)),
-    a recovery target by the drill's (when the scenario has one)."""
+    a recovery target by the drill's (when the scenario has one), a placeholder (`<NAME>`, `{{NAME}}`) by the value
+    given with --runbook-set; a placeholder without one cannot run."""
     done: list[Substitution] = []
     lines = command.splitlines()
     for index, line in enumerate(lines):
+        for placeholder in list(PLACEHOLDER.finditer(line)):
+            name = placeholder.group(1) or placeholder.group(2)
+            if name not in (given or {}):
+                raise NothingMatches(f"line {first_line + index}: {placeholder.group(0)} is left to the reader: give "
+                                     f"it with --runbook-set {name}=VALUE")
+            line = line.replace(placeholder.group(0), (given or {})[name])
+            done.append(Substitution(first_line + index, placeholder.group(0), (given or {})[name], "--runbook-set"))
         if target is not None:
             match = TARGET.search(line)
             if match and match.group(2) != target:
