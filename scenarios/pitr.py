@@ -14,17 +14,15 @@ import time
 from datetime import datetime
 
 from pgdrill.fixtures.contract import Cluster
-from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios.backups.basebackup import check_target_after_backup, format_target
 from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.backup import backup_and_prove, bound_rpo, correct_archiving
 from pgdrill.scenarios.steps.common import DrillContext, Workload, execute
 from pgdrill.scenarios.steps.recovery import Before, Steps, current_timeline, recover, source_snapshot
-from pgdrill.scenarios.steps.restore import mark_target, restore_files
+from pgdrill.scenarios.steps.restore import destroy, mark_target, restore_files
 from pgdrill.scenarios.verdicts.result import RunbookDefect, ScenarioResult
 
 SCENARIO = "pitr"
-DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"
 STEPS = Steps(start=("step 5-6", "start PostgreSQL and monitor recovery until the first write"), prove="step 6a",
               reset="step 6b", verify=("step 7", "verify: where recovery stopped, markers exact around the target, "
                                                  "checklist"))
@@ -54,10 +52,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         snapshot = source_snapshot(result, cluster)
         target = mark_target(cluster)
         t0 = time.time()
-        with result.step("disaster", f"a destructive transaction: {DESTRUCTIVE}"):
-            with cluster.connect(DATABASE, autocommit=False) as conn:
-                conn.execute(DESTRUCTIVE)
-                conn.commit()
+        destroy(result, cluster)
         result.facts["destructive_commit_after"] = str(cluster.scalar("SELECT clock_timestamp()"))
         timeline = current_timeline(cluster)
         workload.stop_and_sample()

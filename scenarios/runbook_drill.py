@@ -3,7 +3,7 @@ runbook shell container, its docker mapped to the run's own objects), after the 
 inject; then the recovery is judged by the same judge as theirs.
 
 A step that exits non-zero ends the scenario: RUNBOOK_STEP_FAILED, "fails as written at step N (lines a-b)", with
-the command, exit status, output tail, and the known defects whose shape is written on those lines (with their fix).
+the command, exit status, output tail, and the known defects whose shape is written on those lines (with what each means).
 A step with no command (it refers elsewhere) and an interactive one are listed "not run", with why.
 """
 
@@ -38,14 +38,13 @@ from pgdrill.scenarios.steps.recovery import (
     source_snapshot,
     start_and_prove,
 )
-from pgdrill.scenarios.steps.restore import mark_target
+from pgdrill.scenarios.steps.restore import destroy, mark_target
 from pgdrill.scenarios.verdicts.checks import NOT_RUN, Check
 from pgdrill.scenarios.verdicts.findings import defect_meaning
 from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 from pgdrill.scenarios.verdicts.targets import Target, load_targets
 
 INTERACTIVE = re.compile(r"\bcrontab\s+-e\b|\btail\s+-\w*f|\bwatch\s|\bread\s+-|\bless\b|\bvi(m)?\s")
-DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"
 
 
 @dataclass
@@ -239,16 +238,10 @@ def adopt_names(result: ScenarioResult, cluster: Cluster, found: RunbookObjects)
 def disaster(result: ScenarioResult, cluster: Cluster, kind: str, database: str) -> Holder:
     """The disaster of the scenario's kind, as the corrected drills inject it."""
     if kind == "logical":
-        with result.step("disaster", f"a destructive transaction ({DESTRUCTIVE}); a client stays connected"):
-            with cluster.connect(database, autocommit=False) as conn:
-                conn.execute(DESTRUCTIVE)
-                conn.commit()
-            return Holder(cluster.connect(database))
+        destroy(result, cluster, database, "; a client stays connected")
+        return Holder(cluster.connect(database))
     if kind == "pitr":
-        with result.step("disaster", f"a destructive transaction: {DESTRUCTIVE}"):
-            with cluster.connect(database, autocommit=False) as conn:
-                conn.execute(DESTRUCTIVE)
-                conn.commit()
+        destroy(result, cluster, database)
     return Holder(None)
 
 

@@ -10,12 +10,14 @@ import time
 from datetime import datetime
 
 from pgdrill.fixtures.contract import Cluster
+from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios.backups import basebackup
 from pgdrill.scenarios.backups.basebackup import BaseBackup
 from pgdrill.scenarios.steps.common import DrillContext
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 
 GAP_SECONDS = 0.3  # markers keep committing this long after a PITR target: exactness is shown on both sides
+DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE"  # the disaster a PITR undoes
 
 
 def lose_data_directory(result: ScenarioResult, cluster: Cluster) -> None:
@@ -23,6 +25,14 @@ def lose_data_directory(result: ScenarioResult, cluster: Cluster) -> None:
     with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
         cluster.crash()
         cluster.wipe_data()
+
+
+def destroy(result: ScenarioResult, cluster: Cluster, database: str = DATABASE, why: str = "") -> None:
+    """The disaster a point-in-time recovery undoes (and a logical restore repairs): a destructive transaction."""
+    with result.step("disaster", f"a destructive transaction: {DESTRUCTIVE}{why}"):
+        with cluster.connect(database, autocommit=False) as conn:
+            conn.execute(DESTRUCTIVE)
+            conn.commit()
 
 
 def restore_command(ctx: DrillContext, cluster: Cluster) -> str:
