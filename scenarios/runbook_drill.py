@@ -20,7 +20,7 @@ import psycopg
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sandbox.shell import Sandbox, StepRun
-from pgdrill.fixtures.secret import redact
+from pgdrill.fixtures.secret import redacted_tail
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios.backups.basebackup import format_target
 from pgdrill.scenarios.runbook.document import Runbook, Scenario, Step
@@ -66,11 +66,6 @@ class StepRecord:
                 "lines": self.step.lines, "command": self.step.command, "status": self.status,
                 "seconds": round(self.seconds, 3), "exit_status": self.exit_status, "output_tail": self.output_tail,
                 "why": self.why, "substitutions": list(self.substitutions), "calls": list(self.calls)}
-
-
-def tail(text: str, limit: int = 400) -> str:
-    flat = redact(" ".join(text.split()))
-    return flat if len(flat) <= limit else "… " + flat[-limit:].split(" ", 1)[-1]
 
 
 def defects_on(book: Runbook, step: Step) -> list[str]:
@@ -120,7 +115,7 @@ class StepRunner:
     def fill(self, record: StepRecord, ran: StepRun) -> None:
         record.seconds, record.exit_status = ran.seconds, ran.exit_status
         record.calls = tuple(f"{call} -> exit {code}" for call, code in ran.calls)
-        record.output_tail = tail(ran.stdout + "\n" + ran.stderr)
+        record.output_tail = redacted_tail(ran.stdout + "\n" + ran.stderr, 400)
         if ran.timed_out:
             record.status, record.why = "failed", f"did not finish within {self.timeout:.0f} s"
         elif ran.exit_status != 0:

@@ -25,7 +25,7 @@ from pathlib import Path
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.osuser import give_to_server, remove_tree
 from pgdrill.fixtures.readiness import wait_until_writable
-from pgdrill.fixtures.secret import redact
+from pgdrill.fixtures.secret import redacted_tail
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.scenarios.backups import basebackup, dumps, layouts
 from pgdrill.scenarios.backups.basebackup import format_target
@@ -65,18 +65,8 @@ def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float,
                                                           f"{timeout:.0f} s and was killed") from None
     if proc.returncode != 0:
         raise DrillFailure(f"{kind.upper()}_SCRIPT_FAILED", f"the {kind} script {cmd[0]} exited {proc.returncode}: "
-                                                            f"{tail(err)}")
+                                                            f"{redacted_tail(err)}")
     return out
-
-
-def tail(text: str, limit: int = 300) -> str:
-    """The end of a script's stderr for a finding: secrets redacted first (a tail could cut one in half, and then
-    no redaction would know it), cut at a word."""
-    words = redact(" ".join(text.split())).split(" ")
-    kept: list[str] = []
-    while words and sum(len(w) + 1 for w in kept) + len(words[-1]) <= limit:
-        kept.insert(0, words.pop())
-    return ("… " if words else "") + " ".join(kept)
 
 
 def sha256(path: Path) -> str:

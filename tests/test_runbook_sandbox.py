@@ -95,6 +95,7 @@ def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_c
     try:
         sandbox = open_sandbox(book, cluster)
         try:
+            reads = sandbox.run_step('docker exec -i agentic-postgres psql -U postgres -c "SELECT 1"\necho next-line', 60)
             stop = sandbox.run_step("docker stop agentic-postgres", 120)
             refused = sandbox.run_step("docker stop agentic-postgres-2", 60)
             bind = sandbox.run_step("docker run --rm -v /:/host pgvector/pgvector:pg16 ls /host", 60)
@@ -102,6 +103,7 @@ def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_c
         finally:
             sandbox.close()
         foreign.reload()
+        assert reads.exit_status == 0 and "next-line" in reads.stdout, reads  # `exec -i` does not eat the step
         assert stop.exit_status == 0 and foreign.status == "running", (stop, foreign.status)
         assert not cluster.is_running()  # the run's agentic-postgres is the one stopped
         assert refused.exit_status == 1 and "refusing container 'agentic-postgres-2'" in refused.stderr, refused
