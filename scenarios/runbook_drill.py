@@ -24,7 +24,7 @@ from pgdrill.fixtures.secret import redacted_tail
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios.backups.basebackup import format_target
 from pgdrill.scenarios.runbook.document import Runbook, Scenario, Step
-from pgdrill.scenarios.runbook.objects import RunbookObjects, objects_of
+from pgdrill.scenarios.runbook.objects import RunbookObjects, archive_directory, objects_of
 from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 from pgdrill.scenarios.runbook.values import NothingMatches, substitute
 from pgdrill.scenarios.steps import archiving
@@ -151,6 +151,9 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         settings = apply_archiving(result, cluster, book)
         sandbox = open_sandbox(cluster)
         ctx.closers.append(sandbox.close)
+        if sandbox.team:
+            result.facts["compose_file"] = {"file": str(sandbox.team.source), "service": sandbox.team.service,
+                                            "applied_as": sandbox.team.changes}
         ctx.health_urls = (*ctx.health_urls, *sandbox.health_urls)  # the services it stops must be up again
         target: dict[str, str | None] = {"text": None}
         steps = StepRunner(ctx, result, book, sandbox, lambda: target["text"], timeout, given or {})
@@ -261,14 +264,20 @@ def pg_seconds(setting: str) -> float:
 def apply_archiving(result: ScenarioResult, cluster: Cluster, book: Runbook) -> dict[str, str]:
     """The runbook's WAL archiving settings, as written, on the sandbox's server (archive_timeout absent: 0)."""
     settings = {"archive_timeout": "0", **book.archiving}
+    where = archive_directory(settings.get("archive_command", ""))
+    moved = where is not None and where.rstrip("/") != cluster.archive_location
     with result.step("setup", "the runbook's WAL archiving settings, as written: "
-                              + ", ".join(f"{k} = {v}" for k, v in settings.items())):
+                              + ", ".join(f"{k} = {v}" for k, v in settings.items())
+                              + (f"; the archive volume mounted where it writes: {where}" if moved else "")):
         with cluster.connect() as conn:
             for name, value in settings.items():
                 conn.execute(f"ALTER SYSTEM SET {name} = {quote(value)}")
         cluster.stop("fast")
+        if moved and where:
+            cluster.relocate_archive(where)
         cluster.start()
     result.facts["archiving_as_written"] = settings
+    result.facts["archive_directory"] = cluster.archive_location
     return settings
 
 

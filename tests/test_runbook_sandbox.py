@@ -17,12 +17,13 @@ pytestmark = pytest.mark.docker
 HERE = Path(__file__).resolve().parent
 AS_WRITTEN = HERE / "runbooks" / "platform-as-written.md"
 CORRECTED = HERE.parent / "docs" / "runbook" / "DR-PROCEDURES.md"
+LEDGER_COMPOSE = HERE / "runbooks" / "ledger-compose.yml"
 
 
-def drill(path: Path, number: int, drill_context, open_sandbox):
+def drill(path: Path, number: int, drill_context, open_sandbox, compose_file: Path | None = None):
     book = read(path)
     scenario = next(s for s in book.scenarios if s.number == number)
-    return runbook_drill.run(drill_context, book, scenario, lambda cluster: open_sandbox(book, cluster))
+    return runbook_drill.run(drill_context, book, scenario, lambda cluster: open_sandbox(book, cluster, compose_file))
 
 
 def steps(result) -> dict[str, str]:
@@ -113,14 +114,22 @@ def test_the_runbooks_docker_touches_only_the_runs_objects(make_cluster, drill_c
         foreign.remove(force=True, v=True)  # the image declares a data VOLUME: its anonymous one goes too
 
 
-@pytest.mark.parametrize("number", [1, 2, 3])
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
 def test_another_teams_runbook_passes_where_right_and_fails_at_its_mistake(number, drill_context, open_sandbox):
-    """ledger.md: container ledger-db, database and role ledger, service ledger-api, volume ledger_pgdata, its own
-    targets; its one mistake (Scenario 3 step 3, `cat >` over postgresql.auto.conf) wipes the archiving settings."""
-    result = drill(HERE / "runbooks" / "ledger.md", number, drill_context, open_sandbox)
+    """ledger.md: container ledger-db, database and role ledger, service ledger-api, volume ledger_pgdata, archive
+    /srv/ledger/wal, its own compose file and targets; its one mistake (Scenario 3 step 3, `cat >` over
+    postgresql.auto.conf) wipes the archiving settings."""
+    result = drill(HERE / "runbooks" / "ledger.md", number, drill_context, open_sandbox, LEDGER_COMPOSE)
     assert set(steps(result).values()) == {"passed"}, steps(result)  # every step runs as written, under its names
     assert result.facts["targets_from"]["rto"].startswith("ledger.md line "), result.facts["targets_from"]
-    if number < 3:
+    assert result.facts["archive_directory"] == "/srv/ledger/wal"  # where its archive_command writes
+    if number == 4:  # its compose file's service, as declared, with the run's names; what changed is said
+        applied = result.facts["compose_file"]
+        assert applied["service"] == "ledger-db", applied
+        assert any("environment POSTGRES_PASSWORD: left out" in c for c in applied["applied_as"]), applied
+        assert any("./ledger/pg_hba.conf:/etc/ledger/pg_hba.conf" in c for c in applied["applied_as"]), applied
+        assert any("restart: not applied" in c for c in applied["applied_as"]), applied
+    if number != 3:
         assert result.status == "passed", result.explain()
         assert result.facts["known_defects_in_steps_run"] == []
         return
@@ -128,5 +137,5 @@ def test_another_teams_runbook_passes_where_right_and_fails_at_its_mistake(numbe
     failed = [c for c in result.checks if c.status == "failed"]
     assert [c.name for c in failed] == ["WAL archiving after recovery"] and "archive_mode is 'off'" in failed[0].detail
     assert result.facts["known_defects_in_steps_run"] == [
-        "Scenario 3 step 3 (lines 83-88): AUTO_CONF_OVERWRITTEN (Scenario 3 overwrites postgresql.auto.conf, losing "
+        "Scenario 3 step 3 (lines 84-89): AUTO_CONF_OVERWRITTEN (Scenario 3 overwrites postgresql.auto.conf, losing "
         "the ALTER SYSTEM settings restored)"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgdrill.fixtures.sandbox.names import Names, Refused, translate, translate_compose
+from pgdrill.fixtures.sandbox.names import Names, Refused, as_written, translate, translate_compose
 from pgdrill.scenarios.runbook.values import NothingMatches, substitute
 
 NAMES = Names(containers={"agentic-postgres": "pgdrill-abc-rb", "l01-data-layer": "pgdrill-abc-svc-l01"},
@@ -36,12 +36,27 @@ def test_copies_and_follows_go_through_the_shell():
     assert translate(("logs", "-f", "agentic-postgres"), NAMES, "/").kind == "follow"
 
 
+def test_ps_and_inspect_see_only_the_runs_containers_under_the_runbooks_names():
+    listing = translate(("ps", "-a", "--filter", "name=agentic", "--format", "{{.Names}}"), NAMES, "/")
+    assert listing.renamed and listing.argv == ("ps", "-a", "--format", "{{.Names}}", "--filter",
+                                                "name=^pgdrill-abc-rb$")
+    unknown = translate(("ps", "-f", "name=agentic-postgres-2"), NAMES, "/").argv  # a name not of this run: none
+    assert unknown == ("ps", "--filter", "name=^pgdrill-sandbox-none$")
+    everything = translate(("ps",), NAMES, "/").argv
+    assert everything == ("ps", "--filter", "name=^pgdrill-abc-rb$", "--filter", "name=^pgdrill-abc-svc-l01$")
+    inspect = translate(("inspect", "-f", "{{.State.Status}}", "agentic-postgres"), NAMES, "/")
+    assert inspect.renamed and inspect.argv == ("inspect", "-f", "{{.State.Status}}", "pgdrill-abc-rb")
+    assert as_written(b'[{"Name": "/pgdrill-abc-rb"}]', NAMES) == b'[{"Name": "/agentic-postgres"}]'
+
+
 @pytest.mark.parametrize("argv, why", [
     (("stop", "agentic-postgres-2"), "refusing container 'agentic-postgres-2': no container of that name belongs"),
     (("exec", "someone-elses-db", "psql"), "refusing container 'someone-elses-db'"),
     (("volume", "rm", "prod_data"), "refusing volume 'prod_data'"),
     (("-H", "tcp://elsewhere:2375", "ps"), "global docker options"),
-    (("ps",), "`docker ps` is not a call the runbook sandbox runs"),
+    (("images",), "`docker images` is not a call the runbook sandbox runs"),
+    (("ps", "--host", "x"), "refusing `docker ps --host`"),
+    (("inspect", "agentic-postgres-2"), "refusing container 'agentic-postgres-2'"),
     (("run", "-v", "/:/host", "alpine", "ls"), "a bind mount of a host path"),
     (("run", "--privileged", "alpine"), "refusing `docker run --privileged`"),
     (("run", "--network", "host", "alpine"), "helpers run on no network"),

@@ -23,6 +23,7 @@ CREATED = re.compile(r"\bdocker[ \t]+(?:container[ \t]+)?(?:create|run)\b[^\n]*?
 CD = re.compile(r"(?:^|[;&|][ \t]*)cd[ \t]+([^;&|\n]+)", re.M)
 COMPOSE_FILE = re.compile(r"\bdocker-compose\b[^\n]*?\s(?:-f|--file)[ =](\S+)")
 VOLUME_MOUNT = re.compile(r"(?:-v|--volume)[ =]([A-Za-z0-9][\w.-]*):/")
+ARCHIVED_TO = re.compile(r"(?:^|[\s'\"=>])(/[^\s'\";&|<>%]*)/%f")
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,10 @@ def most_common(pattern: re.Pattern[str], text: str) -> str | None:
     found = Counter(name for match in pattern.findall(text) for name in ([match] if isinstance(match, str) else match)
                     if name and name not in SYSTEM_DATABASES)
     return found.most_common(1)[0][0] if found else None
+
+
+def archive_directory(archive_command: str) -> str | None:
+    """Where an archive_command puts %f, as the server sees it: the last absolute directory a `.../%f` names (the
+    final `mv` of a copy-then-rename); None when it names none (a remote host, a tool with its own repository)."""
+    found = ARCHIVED_TO.findall(archive_command)
+    return found[-1] if found else None
