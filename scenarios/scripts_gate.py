@@ -20,12 +20,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.osuser import give_to_server, remove_tree
 from pgdrill.fixtures.readiness import wait_until_writable
-from pgdrill.fixtures.secret import redacted_tail
+from pgdrill.fixtures.secret import redact, redacted_tail
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE
 from pgdrill.scenarios.backups import basebackup, dumps, layouts
 from pgdrill.scenarios.backups.basebackup import format_target
@@ -46,12 +47,14 @@ from pgdrill.scenarios.verdicts.result import DrillFailure, ScenarioResult
 
 
 def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float,
-               closers: list[Callable[[], object]] | None = None) -> str:
+               closers: list[Callable[[], object]] | None = None, evidence: dict[str, str] | None = None,
+               code: str | None = None) -> str:
     """Run a user's script in its own process group; name a hang or a failure; return its stdout.
 
     closers: where to register the killing of what the script leaves running in its group (a WAL receiver),
     done when the scenario ends. Such a process must not hold the script's stdout/stderr open: the script
-    counts as running until they close."""
+    counts as running until they close. evidence: where a failed script's whole stderr goes (redacted); the
+    finding's line keeps its end. code: the finding for a hang or a failure (default: KIND_SCRIPT_HUNG/_FAILED)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     if closers is not None:
@@ -61,10 +64,12 @@ def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float,
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise DrillFailure(f"{kind.upper()}_SCRIPT_HUNG", f"the {kind} script {cmd[0]} did not finish within "
+        raise DrillFailure(code or f"{kind.upper()}_SCRIPT_HUNG", f"the {kind} script {cmd[0]} did not finish within "
                                                           f"{timeout:.0f} s and was killed") from None
     if proc.returncode != 0:
-        raise DrillFailure(f"{kind.upper()}_SCRIPT_FAILED", f"the {kind} script {cmd[0]} exited {proc.returncode}: "
+        if evidence is not None:
+            evidence[f"{kind} script {Path(cmd[0]).name}: stderr"] = redact(err)
+        raise DrillFailure(code or f"{kind.upper()}_SCRIPT_FAILED", f"the {kind} script {cmd[0]} exited {proc.returncode}: "
                                                             f"{redacted_tail(err)}")
     return out
 
@@ -149,21 +154,41 @@ class Gate:
             give_to_server(self.backups)
         self.env = {**cluster.script_env(), "PGDATABASE": DATABASE, "PGDRILL_BACKUP_DIR": str(self.backups),
                     "PGDRILL_BACKUP_KIND": "logical" if kind == "logical" else "physical"}
+        self.read_back: archiving.ReadBack | None = None  # the set's archive, read through its restore_command
+
+    def script(self, kind: str, path: Path, *args: str, env: dict[str, str] | None = None,
+               code: str | None = None) -> str:
+        return run_script(kind, [str(path), *args], env or self.env, self.timeout, self.ctx.closers,
+                          self.result.evidence, code)
+
+    def set_up(self) -> None:
+        """The set's setup.sh, before its archive_command is applied: what its tool needs first (a stanza)."""
+        if self.scripts.setup is None:
+            return
+        with self.result.step("setup", f"{self.scripts.setup.name} (the set's own; time limit {self.timeout:.0f} s)"):
+            self.script("setup", self.scripts.setup)
 
     def use_archive_command(self) -> None:
-        """The set's archive_command instead of the runbook's cp (the server archives into its own archive)."""
+        """The set's archive_command instead of the runbook's cp. Archiving is proved where the WAL goes: with the
+        set's restore_command, a switched segment must come back through it (a tool's repository has no listing);
+        without one, the set archives into the server's archive directory, and its listing shows the segment."""
         if self.scripts.archive_command is None:
             return
         command = self.scripts.expand(self.scripts.archive_command, self.env)
-        with self.result.step("setup", f"archive_command = {command!r} (the set's own)"):
+        if self.scripts.restore_command:
+            self.read_back = archiving.ReadBack(self.cluster, self.scripts.expand(self.scripts.restore_command,
+                                                                                  self.env))
+        how = "read back through the set's restore_command" if self.read_back else "in the archive directory"
+        with self.result.step("setup", f"archive_command = {command!r} (the set's own; a segment proved {how})"):
             archiving.set_archive_command(self.cluster, command)
-            archiving.switch_and_wait(self.cluster)  # from here on every segment goes through it
+            archiving.switch_and_wait(self.cluster, read_back=self.read_back)  # from here on every segment goes through it
+        self.result.facts["archive_proved"] = how
 
     def backup(self) -> layouts.Found:
         """backup.sh, then what it wrote recognised by content: the newest backup of this gate's kind."""
         wanted = "logical" if self.kind == "logical" else "physical"
         with self.result.step("backup", f"{self.scripts.backup.name} (time limit {self.timeout:.0f} s)"):
-            run_script("backup", [str(self.scripts.backup)], self.env, self.timeout, self.ctx.closers)
+            self.script("backup", self.scripts.backup)
             found = layouts.find_backups(self.backups)
             if found[wanted] is None:
                 other = next((f for f in found.values() if f is not None), None)
@@ -184,12 +209,34 @@ class Gate:
         mode = "logical" if self.kind == "logical" else "physical"
         with self.result.step("restore", f"{self.scripts.restore.name} --mode {mode} --backup latest"
                                          + (f" (PGDRILL_TARGET_TIME={target})" if target else "")):
-            run_script("restore", [str(self.scripts.restore), "--mode", mode, "--backup", "latest"], env, self.timeout,
-                       self.ctx.closers)
+            self.script("restore", self.scripts.restore, "--mode", mode, "--backup", "latest", env=env)
             if mode == "physical" and self.scripts.restore_command:
                 command = self.scripts.expand(self.scripts.restore_command, self.env)
                 self.cluster.write_auto_conf({"restore_command": command}, append=True)
                 self.result.facts["restore_command"] = command
+
+
+    def verify(self, found: layouts.Found, default: Callable[[], str] | None = None) -> Check:
+        """The backup checked by the set's verify.sh (the tool's own verification) when it has one, else by default
+        (pg_verifybackup for a base backup); a backup its own tool rejects is BACKUP_VERIFY_FAILED."""
+        if self.scripts.verify is None:
+            name = "base backup verified (pg_verifybackup)"
+            return run_check(name, default) if default else Check(name, NOT_RUN, "the set has no verify.sh")
+        name = f"backup verified by the set's {self.scripts.verify.name}"
+        env = {**self.env, "PGDRILL_BACKUP_PATH": str(found.path)}
+        with self.result.step("backup", f"{self.scripts.verify.name} (the tool's own verification)"):
+            try:
+                said = self.script("verify", self.scripts.verify, env=env, code="BACKUP_VERIFY_FAILED")
+            except DrillFailure as exc:  # judged, then on to the restore: the restore is the proof that counts most
+                self.result.find(exc.code, f"{self.scripts.verify.name} rejects the backup {found.path.name}: {exc}")
+                return Check(name, "failed", str(exc))
+        return Check(name, "passed", redacted_tail(said, 200) or "exit 0")
+
+
+def takes(scripts: ScriptSet, kind: str) -> None:
+    """NotRun when the set's `kind` file says it takes no backup of this kind."""
+    if kind not in scripts.kinds:
+        raise NotRun(f"{scripts.name} takes no {kind} backup: its kind file names {', '.join(sorted(scripts.kinds))}")
 
 
 def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> ScenarioResult:
@@ -197,8 +244,11 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
     result.id = "gate_logical"
 
     def body(result: ScenarioResult) -> None:
+        takes(scripts, "logical")
         cluster = ctx.make_cluster("gate-logical")
         gate = Gate(ctx, result, scripts, cluster, "logical", timeout)
+        gate.set_up()
+        gate.use_archive_command()  # the set's archiving, whichever backup this test takes
         result.bound_rpo(ctx.targets["logical_restore"].dump_interval_seconds,
                          "a logical restore loses everything since the last dump: the dump interval "
                          "(targets: logical_restore.dump_interval)")
@@ -207,6 +257,8 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
         found = gate.backup()
         check_dump(ctx, result, found, DATABASE)  # what the dump is comes first, then whether it matches its manifest
         judge_manifest(result, scripts, found)
+        if scripts.verify:
+            result.checks.append(gate.verify(found))
         time.sleep(ctx.load_seconds)
         workload.stop_and_sample()
         t0 = time.time()
@@ -229,24 +281,26 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
     result.id = "gate_pitr" if pitr else "gate_physical"
 
     def body(result: ScenarioResult) -> None:
+        takes(scripts, "physical")
         cluster = ctx.make_cluster(result.id.replace("_", "-"))
         correct_archiving(ctx, result, cluster)
         gate = Gate(ctx, result, scripts, cluster, "pitr" if pitr else "physical", timeout)
+        gate.set_up()
         gate.use_archive_command()
+        judged = replace(ctx, read_back=gate.read_back)  # the pipeline proves the archive where the set keeps it
         workload = Workload(ctx, cluster)
         found = gate.backup()
         judge_manifest(result, scripts, found)
         backup = basebackup.read_base(found)
-        backup_check = run_check("base backup verified (pg_verifybackup)",
-                                 lambda: basebackup.verify_base(cluster, backup))
-        delays = archive_segments_after_backup(ctx, result, cluster)
+        backup_check = gate.verify(found, lambda: basebackup.verify_base(cluster, backup))
+        delays = archive_segments_after_backup(judged, result, cluster)
         snapshot = source_snapshot(result, cluster)
         target = mark_target(cluster) if pitr else None
         disaster_at = time.time()  # where a destructive commit would be: markers after it are not the RPO's
         timeline = current_timeline(cluster)
         workload.stop_and_sample()
         if target:  # recovery stops only at a commit after the target, which must be archived
-            delays.append(archiving.timed_switch(cluster, timeout=60))
+            delays.append(archiving.timed_switch(cluster, timeout=60, read_back=gate.read_back))
             result.facts["recovery_target_time"] = format_target(target)
         bound_rpo(ctx, result, delays)
         before = Before(snapshot, timeline, workload, backup_check, archived_until=archived_end_lsn(cluster),
@@ -254,6 +308,6 @@ def run_physical(ctx: DrillContext, scripts: ScriptSet, timeout: float, pitr: bo
         t0 = time.time()
         lose_data_directory(result, cluster)
         gate.restore(found, format_target(target) if target else None)
-        recover(ctx, result, cluster, backup, before, t0)
+        recover(judged, result, cluster, backup, before, t0)
 
     return execute(result, body, ctx)

@@ -26,6 +26,7 @@ def test_unwritable_archive_directory_is_named(make_cluster):
     finally:
         os.chmod(cluster.archive_dir, 0o700)
     message = str(raised.value)
+    assert raised.value.code == "ARCHIVING_FAILED"  # a drill that meets it fails with this finding
     assert "WAL archiving is failing" in message
     assert "archive_command exited with code 1" in message
     assert "Permission denied" in message

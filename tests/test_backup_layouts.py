@@ -56,6 +56,7 @@ def test_each_dump_format_is_found_and_restores(source, drill_context, args, fmt
     found = only(where)
     assert found["physical"] is None
     assert found["logical"] is not None and found["logical"].format == fmt, found
+    assert only(found["logical"].path)["logical"] == found["logical"]  # the dump given as itself (--backup-dir)
     result = real_backups.restore_dump(drill_context, found["logical"])
     assert result.status == "passed", result.explain()
     assert result.facts["tables"]["public.tasks"] > 0 and "audit.task_events" in result.facts["tables"]
@@ -99,6 +100,7 @@ def test_each_base_backup_layout_is_found_and_recovers(source, drill_context, ar
     found = only(where)
     assert found["logical"] is None, "a base backup's tar is not a dump"
     assert found["physical"] is not None and found["physical"].format == fmt, found
+    assert only(where / "base")["physical"] == found["physical"]  # the backup directory given as itself
     result = real_backups.restore_base(drill_context, found["physical"], archive, None)
     assert result.status == "passed", result.explain()
     verified = next(c for c in result.checks if c.name.startswith("base backup verified"))

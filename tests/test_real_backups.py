@@ -62,7 +62,11 @@ def test_backups_from_backup_sh_restore_and_pass(taken, drill_context):
     logical = real_backups.restore_dump(drill_context, found["logical"])
     assert logical.status == "passed", logical.explain()
     assert any(c.name.startswith("row counts and content hashes") and c.ok for c in logical.checks)
-    physical = real_backups.restore_base(drill_context, found["physical"], archive, None)
+    given = layouts.find_backups(set_dir / "base")  # the -Ft -z directory given as itself, as --backup-dir may
+    assert given["logical"] is None and given["physical"] == layouts.Found("physical", "tar.gz", set_dir / "base",
+                                                                           (set_dir / "base").stat().st_mtime)
+    assert layouts.find_backups(found["logical"].path)["logical"] == found["logical"]  # a dump file as itself
+    physical = real_backups.restore_base(drill_context, given["physical"], archive, None)
     assert physical.status == "passed", physical.explain()
     assert physical.facts["recovery_settings_left"] == [], physical.facts  # reset after promotion, as Scenario 2
     for result in (logical, physical):  # production's roles (and their hashes) never meet a network login

@@ -82,3 +82,45 @@ def test_restore_that_fails(drill_context):
 def test_restore_that_hangs(drill_context):
     result = logical(drill_context, BACKUP, SABOTAGED / "restore_hangs.sh", 10)
     fails_with(result, "RESTORE_SCRIPT_HUNG", "did not finish within 10 s and was killed")
+
+
+def tool_set(tmp_path: Path, **scripts: str) -> ScriptSet:
+    """The cron-pg_dump example with extra scripts of a tool's set (setup.sh, verify.sh) written here."""
+    example = ROOT / "scripts" / "examples" / "cron-pg_dump"
+    for path in example.iterdir():
+        if path.is_file():
+            (tmp_path / path.name).symlink_to(path)
+    for name, body in scripts.items():
+        (tmp_path / f"{name}.sh").write_text("#!/usr/bin/env bash\n" + body)
+        (tmp_path / f"{name}.sh").chmod(0o755)
+    return ScriptSet.from_dir(tmp_path)
+
+
+def test_setup_that_fails_keeps_its_whole_stderr_as_evidence(drill_context, tmp_path):
+    lines = "".join(f"echo 'setup.sh: pgbackrest stanza-create said line {n} of its complaint' >&2\n" for n in range(40))
+    result = scripts_gate.run_logical(drill_context, tool_set(tmp_path, setup=lines + "exit 3\n"), 60)
+    fails_with(result, "SETUP_SCRIPT_FAILED", "exited 3: … ")  # the finding's line keeps the end, cut at a word
+    evidence = result.evidence["setup script setup.sh: stderr"]
+    assert "line 0 of its complaint" in evidence and "line 39 of its complaint" in evidence  # and the evidence all
+
+
+def test_setup_that_hangs(drill_context, tmp_path):
+    result = scripts_gate.run_logical(drill_context, tool_set(tmp_path, setup="sleep 60\n"), 3)
+    fails_with(result, "SETUP_SCRIPT_HUNG", "did not finish within 3 s and was killed")
+
+
+def test_backup_its_own_tool_rejects(drill_context, tmp_path):
+    verify = 'echo "verify.sh: checksum mismatch in $(basename "$PGDRILL_BACKUP_PATH")" >&2; exit 1\n'
+    result = scripts_gate.run_logical(drill_context, tool_set(tmp_path, verify=verify), 60)
+    fails_with(result, "BACKUP_VERIFY_FAILED", "verify.sh rejects the backup")
+    assert "checksum mismatch in" in result.explain()
+    checked = next(c for c in result.checks if c.name == "backup verified by the set's verify.sh")
+    assert checked.status == "failed", checked
+
+
+def test_a_kind_file_makes_the_other_kind_not_run(drill_context, tmp_path):
+    scripts = tool_set(tmp_path)
+    (tmp_path / "kind").write_text("# this set dumps\nlogical\n")
+    result = scripts_gate.run_physical(drill_context, ScriptSet.from_dir(tmp_path), 60)
+    assert result.status == "not_run" and "its kind file names logical" in result.facts["not_run"], result.explain()
+    assert scripts.kinds == {"logical", "physical"}  # without the file: both

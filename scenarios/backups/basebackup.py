@@ -7,6 +7,7 @@ recovery target lies before the backup's consistency point or after the archive'
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import subprocess
@@ -234,7 +235,10 @@ def reset_recovery_settings(result: ScenarioResult, cluster: Cluster, step: str 
 
 
 def read_base(found: layouts.Found) -> BaseBackup:
-    """Where the backup's WAL starts: from backup_manifest, or, without one, from its backup_label."""
+    """Where the backup's WAL starts: from backup_manifest, or, without one, from its backup_label; a pgBackRest
+    set's from its backup.manifest."""
+    if found.format == "pgbackrest":
+        return read_pgbackrest_set(found.path)
     if (found.path / "backup_manifest").is_file():
         return BaseBackup.read(found.path)
     label = layouts.backup_label(found) or ""
@@ -246,6 +250,21 @@ def read_base(found: layouts.Found) -> BaseBackup:
     return BaseBackup(found.path, int(timeline.group(1)) if timeline else int(start.group(2)[:8], 16), lsn,
                                  lsn, 0.0)
 
+
+
+def read_pgbackrest_set(path: Path) -> BaseBackup:
+    """A pgBackRest backup set's WAL range and times, from its backup.manifest (INI, values JSON-encoded)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)  # [backrest] comes twice (its checksum)
+    try:
+        parser.read(path / "backup.manifest")
+        backup = {key: json.loads(value) for key, value in parser["backup"].items()}
+        start, stop = parse_lsn(backup["backup-lsn-start"]), parse_lsn(backup["backup-lsn-stop"])
+        timeline = int(backup["backup-archive-start"][:8], 16)
+    except (configparser.Error, KeyError, ValueError) as exc:
+        raise DrillFailure("BASEBACKUP_CORRUPT", f"{path}/backup.manifest cannot be read as pgBackRest's: "
+                                                 f"{type(exc).__name__}: {exc}") from exc
+    began, ended = float(backup.get("backup-timestamp-start", 0)), float(backup.get("backup-timestamp-stop", 0))
+    return BaseBackup(path, timeline, start, stop, max(ended - began, 0.0), ended)
 
 
 def holds_wal(base: Path) -> bool:

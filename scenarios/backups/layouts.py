@@ -81,15 +81,24 @@ def is_globals_dump(path: Path) -> bool:
 
 
 def classify_dir(path: Path) -> tuple[str, str] | None:
-    """("logical", "directory") for a pg_dump -Fd directory; ("physical", format) for a base backup."""
+    """("logical", "directory") for a pg_dump -Fd directory; ("physical", format) for a base backup: plain, tar
+    (compressed or not), or a pgBackRest backup set (its backup.manifest; the files are the tool's to restore)."""
     if (path / "toc.dat").is_file():
         return "logical", "directory"
+    if is_pgbackrest_set(path):
+        return "physical", "pgbackrest"
     if (path / "PG_VERSION").is_file() and (path / "backup_label").is_file():
         return "physical", "plain"
     for name in BASE_ARCHIVES:
         if (path / name).is_file() and _base_tar(path / name):
             return "physical", name.removeprefix("base.")
     return None
+
+
+def is_pgbackrest_set(path: Path) -> bool:
+    """A pgBackRest backup set: a directory whose backup.manifest has the [backup] section with its start LSN."""
+    manifest = path / "backup.manifest"
+    return manifest.is_file() and b"backup-lsn-start=" in _head(manifest, 1 << 16) and b"[backup]" in _head(manifest)
 
 
 def _base_tar(path: Path) -> bool:
@@ -135,12 +144,13 @@ def _member(base: Found, name: str, size: int = -1) -> bytes | None:
 
 
 def find_backups(backup_dir: Path) -> dict[str, Found | None]:
-    """The newest logical and the newest physical backup under backup_dir (either may be None)."""
+    """The newest logical and the newest physical backup at backup_dir (either may be None): the backup itself when
+    it names one (a dump file, a -Fd directory, a -Fp or -Ft base backup directory), else what lies under it."""
     found: list[Found] = []
     inside_dump_dirs: set[Path] = set()
-    for path in sorted(backup_dir.rglob("*")):
-        if any(parent in inside_dump_dirs for parent in path.parents):
-            continue
+    for path in [backup_dir, *(sorted(backup_dir.rglob("*")) if backup_dir.is_dir() else [])]:
+        if any(parent in inside_dump_dirs for parent in path.parents) or (path != backup_dir and path.is_symlink()):
+            continue  # inside a backup already found, or a link to one (pgBackRest's `latest`)
         if path.is_dir():
             what = classify_dir(path)
             if what:

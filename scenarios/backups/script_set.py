@@ -2,7 +2,10 @@
 
 `--scripts DIR` holds backup.sh and restore.sh, and optionally `archive_command` and `restore_command`:
 one line each in postgresql.conf syntax, with %p / %f and the PGDRILL_* variables of the contract,
-which the gate's server then uses for WAL archiving and recovery instead of the runbook's `cp`.
+which the gate's server then uses for WAL archiving and recovery instead of the runbook's `cp`. A backup
+tool's set may add `setup.sh` (run before archiving is configured: a stanza, a config, a repository),
+`verify.sh` (the tool's own verification of the backup taken) and a `kind` file (`physical`, `logical`, or
+both) that makes the gate tests of the other kind "not run" with that reason.
 `--backup-script` / `--restore-script` name the two scripts of the reference contract, which also
 requires its manifest.json. A bad set is refused before any server starts, with what is wrong.
 """
@@ -17,6 +20,7 @@ from pathlib import Path
 from pgdrill.fixtures.config import ConfigError
 
 VARIABLE = re.compile(r"\$\{?(PGDRILL_[A-Z_]+)\}?")
+KINDS = frozenset({"logical", "physical"})
 
 
 @dataclass(frozen=True)
@@ -27,14 +31,20 @@ class ScriptSet:
     restore_command: str | None = None
     manifest_required: bool = False  # the reference contract's manifest.json; optional for --scripts
     name: str = "reference scripts"
+    setup: Path | None = None  # run once per gate test, before the set's archive_command is applied
+    verify: Path | None = None  # the tool's own verification of a backup (PGDRILL_BACKUP_PATH)
+    kinds: frozenset[str] = KINDS  # the backup kinds the set takes (its `kind` file)
 
     @classmethod
     def from_dir(cls, directory: Path) -> ScriptSet:
         if not directory.is_dir():
             raise ConfigError(f"--scripts {directory}: not a directory (it must hold backup.sh and restore.sh)")
         scripts = [_executable(directory / name, "--scripts") for name in ("backup.sh", "restore.sh")]
+        optional = {name: _executable(directory / name, "--scripts") if (directory / name).exists() else None
+                    for name in ("setup.sh", "verify.sh")}
         return cls(scripts[0], scripts[1], _command_line(directory / "archive_command", "%p"),
-                   _command_line(directory / "restore_command", "%p", "%f"), name=directory.resolve().name)
+                   _command_line(directory / "restore_command", "%p", "%f"), name=directory.resolve().name,
+                   setup=optional["setup.sh"], verify=optional["verify.sh"], kinds=_kinds(directory / "kind"))
 
     @classmethod
     def reference(cls, backup: Path, restore: Path) -> ScriptSet:
@@ -72,3 +82,15 @@ def _command_line(path: Path, *required: str) -> str | None:
         raise ConfigError(f"{path}: {lines[0]!r} lacks {' and '.join(missing)}: PostgreSQL passes the file through "
                           "them (%p the path, %f the file name)")
     return lines[0]
+
+
+def _kinds(path: Path) -> frozenset[str]:
+    """The kinds a `kind` file names (words, comments aside); both when there is no such file."""
+    if not path.exists():
+        return KINDS
+    words = {word for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+             for word in line.replace(",", " ").split()}
+    if not words or words - KINDS:
+        raise ConfigError(f"{path}: names {', '.join(sorted(words - KINDS)) or 'nothing'}; it holds `physical`, "
+                          "`logical`, or both")
+    return frozenset(words)

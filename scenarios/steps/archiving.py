@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.wait import WaitTimeout, poll
+from pgdrill.scenarios.backups.wal import SEGMENT_SIZE, next_segment, segment_name
 from pgdrill.scenarios.verdicts.checks import require
+from pgdrill.scenarios.verdicts.result import DrillFailure
 
 
-class ArchivingError(AssertionError):
-    """WAL archiving is broken; the message names the failing command and the server's words."""
+class ArchivingError(DrillFailure):
+    """WAL archiving is broken (ARCHIVING_FAILED); the message names the failing command and the server's words."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ARCHIVING_FAILED", message)
 
 
 def settings(cluster: Cluster) -> dict[str, str]:
@@ -41,8 +47,40 @@ def archive_failure_evidence(cluster: Cluster) -> str:
     return "\n".join(picked[-6:]) or "(no archive failure in the server log)"
 
 
-def switch_and_wait(cluster: Cluster, timeout: float = 30) -> str:
-    """pg_switch_wal() in its own transaction, then wait until that segment is in the archive.
+@dataclass(frozen=True)
+class ReadBack:
+    """An archive no listing shows (a backup tool's repository): a file is in it when the set's restore_command gives
+    it back whole, run where and as the server runs it, as recovery would get it."""
+
+    cluster: Cluster
+    restore_command: str  # the set's, its PGDRILL_* variables expanded
+    segment_bytes: int = SEGMENT_SIZE
+
+    def missing(self, name: str) -> str | None:
+        """None when restore_command gives NAME back (a segment: of the segment size); else why not."""
+        fetch = self.restore_command.replace("%f", name).replace("%p", '"$d/f"')
+        script = f'd=$(mktemp -d) && trap \'rm -rf "$d"\' EXIT && {fetch} && stat -c %s "$d/f"'
+        out = self.cluster.server_shell(script)
+        if out.returncode != 0:
+            return f"restore_command exited {out.returncode}: {out.stderr.strip()[-400:] or 'no message'}"
+        size = int((out.stdout.split() or ["0"])[-1])
+        if name.endswith(".history") or size == self.segment_bytes:
+            return None
+        return f"restore_command gave back {size} bytes, not a {self.segment_bytes}-byte segment"
+
+    def names(self, timeline: int, start_lsn: int, end_lsn: int) -> list[str]:
+        """The segments from start_lsn's to the one ending at end_lsn (the server's account of what it archived):
+        the archive as recovery will ask for it."""
+        names, name, last = [], segment_name(timeline, start_lsn), segment_name(timeline, max(end_lsn - 1, start_lsn))
+        while name <= last:
+            names.append(name)
+            name = next_segment(name)
+        return names
+
+
+def switch_and_wait(cluster: Cluster, timeout: float = 30, read_back: ReadBack | None = None) -> str:
+    """pg_switch_wal() in its own transaction, then wait until that segment is in the archive: in its listing, or
+    (read_back) reported archived by the server and given back by the set's restore_command.
 
     Returns the segment name. Raises ArchivingError naming why it did not arrive.
     """
@@ -53,7 +91,7 @@ def switch_and_wait(cluster: Cluster, timeout: float = 30) -> str:
     def arrived() -> bool:
         stats = archiver_stats(cluster)
         last = stats["last_archived_wal"] or ""
-        return last[:24] >= segment and segment in cluster.archived_segments()
+        return last[:24] >= segment and (read_back is not None or segment in cluster.archived_segments())
 
     try:
         poll(arrived, what=f"segment {segment} to reach the archive", timeout=timeout, interval=0.1)
@@ -67,13 +105,18 @@ def switch_and_wait(cluster: Cluster, timeout: float = 30) -> str:
             f"archive_command {code} (pg_stat_archiver.failed_count={stats['failed_count']}, "
             f"last_failed_wal={stats['last_failed_wal']}). archive_command: {command}\n"
             f"server log:\n{archive_failure_evidence(cluster)}") from None
+    why = read_back.missing(segment) if read_back else None
+    if why:
+        raise ArchivingError(f"segment {segment} cannot be read back from where archive_command put it, although the "
+                             f"server reports it archived (archive_command exited 0): {why}. restore_command: "
+                             f"{read_back.restore_command if read_back else ''}")
     return segment
 
 
-def timed_switch(cluster: Cluster, timeout: float = 30) -> float:
+def timed_switch(cluster: Cluster, timeout: float = 30, read_back: ReadBack | None = None) -> float:
     """switch_and_wait, timed: the archiving delay of one segment (switch to arrival in the archive), in seconds."""
     started = time.perf_counter()
-    switch_and_wait(cluster, timeout)
+    switch_and_wait(cluster, timeout, read_back)
     return time.perf_counter() - started
 
 
@@ -105,7 +148,8 @@ def rpo_bound(archive_timeout: float, delays: list[float]) -> tuple[float | None
                                      f"({delay:.2f} s over {len(delays)} segments)")
 
 
-def verify_after_recovery(cluster: Cluster, old_timeline: int | None, failed_before: int | None = None) -> str:
+def verify_after_recovery(cluster: Cluster, old_timeline: int | None, failed_before: int | None = None,
+                          read_back: ReadBack | None = None) -> str:
     """Checklist item 7: archiving works after recovery, on the new timeline, with its .history file.
 
     old_timeline: the timeline before the disaster (None for a logical restore, where it does not change).
@@ -113,13 +157,14 @@ def verify_after_recovery(cluster: Cluster, old_timeline: int | None, failed_bef
     shown = settings(cluster)
     require(shown.get("archive_mode") == "on", f"archive_mode is {shown.get('archive_mode')!r} after recovery")
     before = archiver_stats(cluster)["failed_count"] if failed_before is None else failed_before
-    segment = switch_and_wait(cluster, timeout=30)
+    segment = switch_and_wait(cluster, timeout=30, read_back=read_back)
     timeline = int(segment[:8], 16)
-    detail = f"segment {segment} archived"
+    detail = f"segment {segment} archived" + (" (read back through restore_command)" if read_back else "")
     if old_timeline is not None:
         require(timeline > old_timeline, f"still on timeline {timeline} after recovery (was {old_timeline})")
         history = f"{timeline:08X}.history"
-        require(history in cluster.archived_segments(), f"{history} of the new timeline is not in the archive")
+        require(read_back.missing(history) is None if read_back else history in cluster.archived_segments(),
+                f"{history} of the new timeline is not in the archive")
         detail += f" on new timeline {timeline} with {history}"
     after = archiver_stats(cluster)["failed_count"]
     require(after <= before, f"pg_stat_archiver.failed_count grew from {before} to {after}")

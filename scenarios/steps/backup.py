@@ -48,7 +48,7 @@ def archive_segments_after_backup(ctx: DrillContext, result: ScenarioResult, clu
     with result.step("load", f"{ARCHIVED_SEGMENTS_AFTER_BACKUP} WAL segments written and archived after the backup"):
         for _ in range(ARCHIVED_SEGMENTS_AFTER_BACKUP):
             time.sleep(ctx.load_seconds / ARCHIVED_SEGMENTS_AFTER_BACKUP)
-            delays.append(archiving.timed_switch(cluster))
+            delays.append(archiving.timed_switch(cluster, read_back=ctx.read_back))
     return delays
 
 

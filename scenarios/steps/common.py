@@ -45,6 +45,7 @@ class DrillContext:
     progress: Progress = QUIET  # live lines for long steps (terminal only)
     health_urls: tuple[str, ...] = ()  # the dependent services' /health, asked by the checklist
     database: str = DATABASE  # the platform database the workload writes to and the judge reads (a runbook's own name)
+    read_back: archiving.ReadBack | None = None  # WAL kept where no listing shows it (a backup tool's repository)
     faults: Faults = field(default_factory=Faults)
     closers: list[Callable[[], object]] = field(default_factory=list)
 
@@ -127,6 +128,6 @@ def verify_all(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snap
     checks.append(backup_check or Check("base backup verified (pg_verifybackup)", "not_run",
                                         "no base backup in a logical restore"))
     checks.append(run_check("WAL archiving after recovery",
-                            lambda: archiving.verify_after_recovery(cluster, old_timeline)))
+                            lambda: archiving.verify_after_recovery(cluster, old_timeline, read_back=ctx.read_back)))
     result.checks.extend(checks)
     result.verification_seconds = round(time.perf_counter() - started, 3)

@@ -75,6 +75,8 @@ def start_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster,
     replay should reach, for the progress line; launch: what starts the server when something else does (compose).
     Returns when the first write succeeded."""
     archived = cluster.archived_segments()  # nothing archives while the server is down: this is what recovery sees
+    if ctx.read_back is not None and backup is not None and towards:  # no listing: the server's account of it
+        archived = ctx.read_back.names(timeline or backup.timeline, backup.start_lsn, towards)
     log_from = 0 if launch else cluster.log_size()
     with result.step(*steps.start), \
             ctx.progress.watch(cluster, "WAL replay", replay_towards(format_lsn(towards) if towards else None)):

@@ -18,9 +18,9 @@ done
 [[ $mode == physical ]] || { echo "restore.sh: only --mode physical is supported" >&2; exit 2; }
 : "${PGDRILL_BACKUP_DIR:?}" "${PGDRILL_DATA_DIR:?}" "${PGDRILL_SERVER_OWNER:?}"
 
-BARMAN=${BARMAN:-/opt/pgdrill/barman/bin/barman}  # bash scripts/examples/barman/setup.sh installs it there
+BARMAN=${BARMAN:-/opt/pgdrill/barman/bin/barman}  # bash scripts/examples/barman/install.sh installs it there
 SERVER=pgdrill
-[[ -x $BARMAN ]] || { echo "${0##*/}: no barman at $BARMAN: run bash scripts/examples/barman/setup.sh (or set BARMAN)" >&2; exit 1; }
+[[ -x $BARMAN ]] || { echo "${0##*/}: no barman at $BARMAN: run bash scripts/examples/barman/install.sh (or set BARMAN)" >&2; exit 1; }
 [[ -z ${PGDRILL_CONTAINER:-} ]] || { echo "${0##*/}: this set runs on the local backend only (barman streams with" \
   "the host's pg_receivewal and recovers with rsync into a data directory on this host)" >&2; exit 1; }
 B="$PGDRILL_BACKUP_DIR/barman"

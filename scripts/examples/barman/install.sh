@@ -8,7 +8,7 @@ set -euo pipefail
 PREFIX=${PGDRILL_BARMAN_PREFIX:-/opt/pgdrill/barman}
 VERSION=3.19.1
 if "$PREFIX/bin/barman" --version 2>/dev/null | grep -q "$VERSION" && command -v rsync >/dev/null; then
-  echo "barman-setup: barman $VERSION at $PREFIX and rsync already present"
+  echo "barman-install: barman $VERSION at $PREFIX and rsync already present"
   exit 0
 fi
 need=()
@@ -18,7 +18,7 @@ command -v gcc >/dev/null || need+=(gcc)
 [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
 ls /usr/include/python3*/Python.h >/dev/null 2>&1 || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "barman-setup: apt-get install ${need[*]}"
+  echo "barman-install: apt-get install ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 umask 022  # readable and runnable by the postgres OS user, writable by root only
