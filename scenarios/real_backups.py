@@ -18,7 +18,17 @@ from pathlib import Path
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.sql import VERIFIER
-from pgdrill.scenarios.backups import archive, basebackup, compression, dumps, layouts, psql_script, unpack, wal
+from pgdrill.scenarios.backups import (
+    archive,
+    basebackup,
+    compression,
+    dumps,
+    layouts,
+    psql_script,
+    repository,
+    unpack,
+    wal,
+)
 from pgdrill.scenarios.proofs import checklist, timelines
 from pgdrill.scenarios.steps.common import DrillContext, execute
 from pgdrill.scenarios.steps.recovery import start_and_prove
@@ -193,12 +203,13 @@ def disable_subscriptions(cluster: Cluster) -> list[str]:
 SOURCE_REACHING = ("archive_command", "archive_library", "archive_cleanup_command", "recovery_end_command")
 
 
-def check_source_untargeted(result: ScenarioResult, cluster: Cluster, wal_archive: Path | None) -> None:
-    """No setting of the running copy names the source archive (it would write to or delete from it)."""
-    if wal_archive is None:
+def check_source_untargeted(result: ScenarioResult, cluster: Cluster, markers: list[str]) -> None:
+    """No setting of the running copy names the source archive (it would write to or delete from it): its path, or
+    for a repository the tool's stanza."""
+    if not markers:
         return
     values = {name: cluster.scalar(f"SHOW {name}") for name in SOURCE_REACHING}
-    aimed = {name: value for name, value in values.items() if str(wal_archive) in value}
+    aimed = {name: value for name, value in values.items() if any(marker in value for marker in markers)}
     result.facts["commands_in_effect"] = values
     if aimed:
         result.find("SOURCE_ARCHIVE_TARGETED", "the restored server's settings name the source archive: "
@@ -206,20 +217,36 @@ def check_source_untargeted(result: ScenarioResult, cluster: Cluster, wal_archiv
 
 
 def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | None, target: str | None,
-                 base_interval: float = 7 * 86400) -> ScenarioResult:
+                 base_interval: float = 7 * 86400, pgbackrest_config: Path | None = None) -> ScenarioResult:
+    """The newest base backup (a pgBackRest set: put into the stock layout by pgBackRest first) recovered in a private
+    scratch copy to the end of its archive, or to the target, and proven."""
     result = ctx.result("pitr" if target else "physical_restore", 3 if target else 2)
     result.id = "real_physical"
-    base = found.path
-
+    original = found
     target_at = datetime.fromisoformat(target) if target else None
 
     def body(result: ScenarioResult) -> None:
-        sources = [p for p in (base, wal_archive) if p]
+        nonlocal found, wal_archive
+        tool_started, repository_mtimes = None, None
+        sources = [p for p in (found.path, wal_archive) if p]
+        source_markers = [str(wal_archive)] if wal_archive else []
+        if found.format == "pgbackrest":
+            tool = repository.PgBackRest.of(found, pgbackrest_config, ctx.workdir)
+            sources, source_markers = [tool.repo], [str(tool.repo), f"--stanza={tool.stanza}"]
         before = {str(p): fingerprint(p) for p in sources}
+        if found.format == "pgbackrest":
+            tool_started = time.time()  # the tool's restore is part of the recovery time
+            with result.step("restore", f"pgbackrest restore --type=none of a set of stanza {tool.stanza}, and "
+                                        "archive-get of its WAL, into private copies"):
+                found, wal_archive, repository_mtimes, refused = repository.materialize(tool, found, target_at)
+            result.facts.update(pgbackrest_repository=str(tool.repo), pgbackrest_stanza=tool.stanza,
+                                pgbackrest_set=found.path.name, pgbackrest_refused=refused)
+        base = found.path
         backup = basebackup.read_base(found)
         manifest = dumps.manifest_for(base)
         cluster = ctx.make_cluster("real-physical", seeded=False, start=False)
-        result.facts.update(backup=str(base), format=found.format, wal_archive=str(wal_archive) if wal_archive else None)
+        result.facts.update(backup=str(original.path), format=original.format,
+                            wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "every member of the backup is a plain file, directory or in-tree link, and fits"):
             result.facts["extracted_bytes"] = unpack.check_base_backup(base, cluster.free_bytes())
         with result.step("check", "pg_verifybackup against backup_manifest"):
@@ -253,7 +280,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 started = time.perf_counter()
                 copied = archive.copy_archive_in(cluster, as_read, backup)
                 result.facts.update(archive_files_copied=copied, archive_copy_seconds=round(time.perf_counter() - started, 3))
-        t0 = time.time()
+        t0 = tool_started or time.time()
         with result.step("restore", "extract, recovery.signal, restore_command reading the copied archive"):
             cluster.wipe_data()
             basebackup.extract(cluster, backup)
@@ -277,13 +304,13 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
         with result.step("verify", "the restored server, its archiving target, and the source left untouched"):
             result.checks.append(run_check("no production login reaches the copy over the network",
                                            lambda: check_isolated(cluster)))
-            check_source_untargeted(result, cluster, wal_archive)
+            check_source_untargeted(result, cluster, source_markers)
             dbname = (manifest or {}).get("database")
             if dbname:
                 check_restored(result, cluster, dbname, manifest)
-            mtimes = ({compression.plain_name(p.name): p.stat().st_mtime for p in wal_archive.iterdir()}
-                      if wal_archive else {})
-            check_physical_freshness(result, base, manifest, base_interval, mtimes, backup)
+            mtimes = repository_mtimes if repository_mtimes is not None else (
+                {compression.plain_name(p.name): p.stat().st_mtime for p in wal_archive.iterdir()} if wal_archive else {})
+            check_physical_freshness(result, original.path, manifest, base_interval, mtimes, backup)
             for path in sources:
                 if fingerprint(path) != before[str(path)]:
                     result.find("SOURCE_MODIFIED", f"files under {path} changed during the restore test")

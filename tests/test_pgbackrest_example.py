@@ -17,8 +17,12 @@ import pytest
 from pgdrill.fixtures.factory import ClusterFactory, LocalDriver
 from pgdrill.fixtures.installation import Installation, at
 from pgdrill.fixtures.runstate import RunDir
-from pgdrill.scenarios import scripts_gate
+from pgdrill.scenarios import real_backups, scripts_gate
+from pgdrill.scenarios.backups import layouts
+from pgdrill.scenarios.backups.basebackup import format_target
 from pgdrill.scenarios.backups.script_set import ScriptSet
+from pgdrill.scenarios.steps import archiving
+from pgdrill.scenarios.steps.restore import mark_target
 
 pytestmark = [pytest.mark.slow, pytest.mark.gate]
 EXAMPLE = Path(__file__).resolve().parent.parent / "scripts" / "examples" / "pgbackrest"
@@ -103,3 +107,49 @@ def test_a_server_newer_than_pgbackrest_supports_is_refused_in_one_sentence(dril
     assert result.status == "failed" and "SETUP_SCRIPT_FAILED" in {f.code for f in result.findings}, result.explain()
     assert "supports PostgreSQL up to 15, and this server is 16: run the gate with --pg-bindir " \
            "/usr/lib/postgresql/15/bin" in result.explain(), result.explain()
+
+
+def test_monthly_restore_of_a_pgbackrest_repository(on_pg15):
+    """--backup-dir naming a pgBackRest repository: its newest set restored by pgBackRest into a private copy and
+    recovered to the end of the repository's archive, and (--pitr-target) to a moment after the backup; the same
+    repository with one archived segment removed fails, naming the segment."""
+    ctx = replace(on_pg15, closers=[])  # the repository outlives the gate run that made it, until this test ends
+    try:
+        source = ctx.make_cluster("pgbr-source")
+        gate_run = scripts_gate.Gate(ctx, ctx.result("physical_restore", 2), ScriptSet.from_dir(EXAMPLE), source,
+                                     "physical", 300)
+        gate_run.set_up()
+        gate_run.use_archive_command()
+        taken = gate_run.backup()
+        source.query("CREATE TABLE before_target AS SELECT 1 AS kept")
+        target = format_target(mark_target(source))
+        source.query("CREATE TABLE after_target AS SELECT 1 AS lost")  # the commit a recovery to the target stops at
+        for _ in range(3):  # WAL after the backup, archived into the repository: recovery must replay it
+            source.query("CHECKPOINT")
+            archiving.switch_and_wait(source, read_back=gate_run.read_back)
+        repo = taken.path.parents[2]
+        damaged = on_pg15.workdir / "damaged-repo"
+        shutil.copytree(repo, damaged, symlinks=True)
+        stored = sorted((damaged / "archive" / "pgdrill").rglob("0000000*-*"))
+        removed = stored[-2]  # an archived segment after the backup, before the archive's end
+        removed.unlink()
+
+        found = layouts.find_backups(repo)["physical"]
+        assert found is not None and found.format == "pgbackrest" and found.path == taken.path, found
+        result = real_backups.restore_base(on_pg15, found, None, None)
+        assert result.status == "passed", result.explain()
+        facts = result.facts
+        assert facts["pgbackrest_stanza"] == "pgdrill" and facts["pgbackrest_refused"] == [], facts
+        assert facts["redo_end_lsn"] and facts["replayed_from_archive"] >= 3, facts  # to the archive's end (proved)
+
+        to_target = real_backups.restore_base(on_pg15, found, None, target)  # --pitr-target: the set before it
+        assert to_target.status == "passed", to_target.explain()
+        assert to_target.facts["recovery_stop"].startswith("recovery stopping before commit"), to_target.facts
+
+        broken = real_backups.restore_base(on_pg15, layouts.find_backups(damaged)["physical"], None, None)
+        assert broken.status == "failed" and "WAL_SEGMENT_MISSING" in {f.code for f in broken.findings}, \
+            broken.explain()
+        assert removed.name[:24] in broken.explain(), broken.explain()
+    finally:
+        while ctx.closers:
+            ctx.closers.pop()()
