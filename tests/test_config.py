@@ -152,3 +152,25 @@ def test_the_password_is_never_a_flag_nor_an_ini_key(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "drills", "--pg-password", "x"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 4 and "unrecognized arguments: --pg-password" in result.stderr
+
+
+def test_a_compose_file_and_a_backup_path_are_checked_before_anything_runs(tmp_path):
+    broken, not_compose, dump = tmp_path / "broken.yml", tmp_path / "list.yml", tmp_path / "nightly.dump"
+    broken.write_text("services: [\n")
+    not_compose.write_text("- a\n- b\n")
+    dump.write_bytes(b"PGDMP")
+    with pytest.raises(ConfigError, match="--compose-file .*broken.yml: not a readable compose file"):
+        resolve({"compose_file": str(broken)}, {}, {})
+    with pytest.raises(ConfigError, match=r"--compose-file .*list.yml: not a compose file \(no `services:` mapping\)"):
+        resolve({"compose_file": str(not_compose)}, {}, {})
+    with pytest.raises(ConfigError, match="--backup-dir /nonexistent: no such file or directory."):
+        resolve({"backup_dir": "/nonexistent"}, {}, {})
+    assert resolve({"backup_dir": str(dump)}, {}, {}).backup_dir == dump  # one backup, given as itself
+
+
+def test_a_walg_repository_is_not_run_with_why(tmp_path):
+    from pgdrill.scenarios.backups import repository
+    (tmp_path / "basebackups_005").mkdir()
+    (tmp_path / "wal_005").mkdir()
+    assert repository.is_walg_repository(tmp_path) and not repository.is_walg_repository(tmp_path / "wal_005")
+    assert "is a WAL-G repository, restored through wal-g backup-fetch / wal-fetch" in repository.walg_not_run(tmp_path)

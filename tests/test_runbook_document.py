@@ -102,12 +102,13 @@ def test_a_new_mistake_is_found_at_its_line(tmp_path):
 def test_another_teams_runbook_is_read_in_its_own_words():
     book = read(LEDGER)
     assert [(s.number, s.scenario_id) for s in book.scenarios] == [(1, "logical_restore"), (2, "physical_restore"),
-                                                                   (3, "pitr")]
-    assert [len(s.steps) for s in book.scenarios] == [4, 3, 4]
+                                                                   (3, "pitr"), (4, "complete_rebuild")]
+    assert [len(s.steps) for s in book.scenarios] == [4, 3, 4, 3]
     targets = load_targets(runbook=book)
     assert (targets["logical_restore"].rto_seconds, targets["physical_restore"].rto_seconds,
-            targets["pitr"].rto_seconds) == (2700, 600, 3600)
-    assert (targets["physical_restore"].rpo_seconds, targets["pitr"].rpo_seconds) == (300, 60)
+            targets["pitr"].rto_seconds, targets["complete_rebuild"].rto_seconds) == (2700, 600, 3600, 7200)
+    assert (targets["physical_restore"].rpo_seconds, targets["pitr"].rpo_seconds,
+            targets["complete_rebuild"].rpo_seconds) == (300, 60, 300)
     assert written(book) == {"AUTO_CONF_OVERWRITTEN": [84]}  # its one mistake, and nothing else
     assert book.archiving["archive_timeout"] == "30"
 
