@@ -109,7 +109,7 @@ def test_another_teams_runbook_is_read_in_its_own_words():
             targets["pitr"].rto_seconds, targets["complete_rebuild"].rto_seconds) == (2700, 600, 3600, 7200)
     assert (targets["physical_restore"].rpo_seconds, targets["pitr"].rpo_seconds,
             targets["complete_rebuild"].rpo_seconds) == (300, 60, 300)
-    assert written(book) == {"AUTO_CONF_OVERWRITTEN": [84]}  # its one mistake, and nothing else
+    assert written(book) == {"AUTO_CONF_OVERWRITTEN": [85]}  # its one mistake, and nothing else
     assert book.archiving["archive_timeout"] == "30"
 
 
