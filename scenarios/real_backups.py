@@ -227,7 +227,9 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
 
     def body(result: ScenarioResult) -> None:
         nonlocal found, wal_archive
-        tool_started, repository_mtimes = None, None
+        tool_started, repository_mtimes, verify = None, None, None
+        verifier = "pgbackrest verify" if found.format == "pgbackrest" else "pg_verifybackup"
+        archive_named = str(wal_archive)
         sources = [p for p in (found.path, wal_archive) if p]
         source_markers = [str(wal_archive)] if wal_archive else []
         if found.format == "pgbackrest":
@@ -238,9 +240,12 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             tool_started = time.time()  # the tool's restore is part of the recovery time
             with result.step("restore", f"pgbackrest restore --type=none of a set of stanza {tool.stanza}, and "
                                         "archive-get of its WAL, into private copies"):
-                found, wal_archive, repository_mtimes, refused = repository.materialize(tool, found, target_at)
+                copies = repository.materialize(tool, found, target_at)
+            found, wal_archive, repository_mtimes = copies.base, copies.archive, copies.stored
+            archive_named = f"of the pgBackRest repository {tool.repo} (stanza {tool.stanza}, as archive-get gives it)"
+            verify = tool.verify  # the tool's own verification stands where pg_verifybackup would
             result.facts.update(pgbackrest_repository=str(tool.repo), pgbackrest_stanza=tool.stanza,
-                                pgbackrest_set=found.path.name, pgbackrest_refused=refused)
+                                pgbackrest_set=copies.label, pgbackrest_refused=copies.refused)
         base = found.path
         backup = basebackup.read_base(found)
         manifest = dumps.manifest_for(base)
@@ -249,8 +254,9 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                             wal_archive=str(wal_archive) if wal_archive else None)
         with result.step("check", "every member of the backup is a plain file, directory or in-tree link, and fits"):
             result.facts["extracted_bytes"] = unpack.check_base_backup(base, cluster.free_bytes())
-        with result.step("check", "pg_verifybackup against backup_manifest"):
-            verified = run_check("base backup verified (pg_verifybackup)", lambda: basebackup.verify_base(cluster, backup))
+        with result.step("check", f"{verifier} against the backup's manifest"):
+            verified = run_check(f"base backup verified ({verifier})", verify or (
+                lambda: basebackup.verify_base(cluster, backup)))
             result.checks.append(verified)
             if verified.status == FAILED and verified.code:
                 raise DrillFailure(verified.code, verified.detail)
@@ -263,7 +269,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 listing = {p.name: p.stat().st_size for p in as_read.iterdir() if p.is_file()}
                 read = as_read.joinpath  # bound before the lambda: mypy cannot narrow `as_read` inside it
                 legs, recovery_timeline = timelines.check_path(sorted(listing), lambda name: read(name).read_bytes(),
-                                                               backup.timeline, backup.start_lsn, str(wal_archive))
+                                                               backup.timeline, backup.start_lsn, archive_named)
                 segments = [name for leg in legs for name in leg]
                 result.facts.update(timeline_path=[int(leg[0][:8], 16) for leg in legs if leg],
                                     recovery_timeline=recovery_timeline)

@@ -140,6 +140,9 @@ def test_monthly_restore_of_a_pgbackrest_repository(on_pg15):
         assert result.status == "passed", result.explain()
         facts = result.facts
         assert facts["pgbackrest_stanza"] == "pgdrill" and facts["pgbackrest_refused"] == [], facts
+        assert facts["pgbackrest_set"] == taken.path.name, facts  # the newest set, the incremental
+        verified = next(c for c in result.checks if c.name == "base backup verified (pgbackrest verify)")
+        assert verified.status == "passed", verified
         assert facts["redo_end_lsn"] and facts["replayed_from_archive"] >= 3, facts  # to the archive's end (proved)
 
         to_target = real_backups.restore_base(on_pg15, found, None, target)  # --pitr-target: the set before it

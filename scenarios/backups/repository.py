@@ -117,6 +117,12 @@ class PgBackRest:
                 refused.append(f"{name}: {(out.stderr or out.stdout).strip()[-200:]}")
         return refused
 
+    def verify(self) -> str:
+        """pgBackRest's own verification of the repository (every backup file and archived segment against its
+        checksum)."""
+        self.run("verify")
+        return f"pgbackrest verify: the repository of stanza {self.stanza} is valid"
+
     def newest_at(self, found: layouts.Found, target: datetime | None) -> str:
         """The set to restore: the one found (the newest), or for a target the newest that ended before it."""
         if target is None:
@@ -131,19 +137,29 @@ class PgBackRest:
         return before[-1]
 
 
-def materialize(tool: PgBackRest, found: layouts.Found, target: datetime | None) -> tuple[layouts.Found, Path,
-                                                                                           dict[str, float], list[str]]:
+@dataclass(frozen=True)
+class Materialized:
+    """A repository's set in the stock layout: a plain data directory and a flat archive, in private copies."""
+
+    label: str  # the set restored
+    base: layouts.Found
+    archive: Path
+    stored: dict[str, float]  # every WAL file the repository holds -> when it was stored
+    refused: list[str]  # what archive-get would not give back, with its words
+
+
+def materialize(tool: PgBackRest, found: layouts.Found, target: datetime | None) -> Materialized:
     """The set (for a target: the newest before it) as a plain data directory, and the repository's WAL from its
-    start on as a flat archive: (the backup, the archive, the repository's mtimes by name, names it refused)."""
-    base = tool.restore(tool.newest_at(found, target), tool.workdir / "base")
-    label = layouts.START_WAL.search(layouts.backup_label(base) or "")
-    start = label.group(2) if label else "0" * 24
+    start on as a flat archive."""
+    label = tool.newest_at(found, target)
+    base = tool.restore(label, tool.workdir / "base")
+    start_wal = layouts.START_WAL.search(layouts.backup_label(base) or "")
+    start = start_wal.group(2) if start_wal else "0" * 24
     stored = tool.archived()
     wanted = sorted(name for name in stored if HISTORY.match(name) or (SEGMENT_RE.match(name) and name[8:] >= start[8:]
                                                                        and name[:8] >= start[:8]))
     archive = tool.workdir / "wal"
-    refused = tool.fetch(wanted, base.path, archive)
-    return base, archive, stored, refused
+    return Materialized(label, base, archive, stored, tool.fetch(wanted, base.path, archive))
 
 
 def is_walg_repository(path: Path) -> bool:
