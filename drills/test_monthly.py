@@ -11,7 +11,7 @@ from pathlib import Path
 import allure
 import pytest
 
-from pgdrill.fixtures.secret import redact
+from pgdrill.fixtures.secret import redact, redact_tree
 from pgdrill.reports import plots
 from pgdrill.reports.summary import SCENARIO_PROPERTY
 from pgdrill.scenarios import logical, physical, pitr
@@ -41,8 +41,13 @@ def human(seconds) -> str:
 
 
 def record(request, result) -> None:
-    """Hand the result to the summary (via user_properties, which pytest-xdist carries) and to Allure."""
-    request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(result.as_dict(), default=str)))
+    """Hand the result to the summary (via user_properties, which pytest-xdist carries), to JUnit XML (the plain
+    properties below: GitLab's and GitHub's test tabs show them) and to Allure."""
+    request.node.user_properties.append((SCENARIO_PROPERTY, json.dumps(redact_tree(result.as_dict()), default=str)))
+    request.node.user_properties += [
+        ("verdict", result.status), ("rto_seconds", result.rto_seconds), ("rto_target_seconds", result.rto_target_seconds),
+        ("rpo_seconds", result.rpo_seconds), ("rpo_target_seconds", result.rpo_target_seconds),
+        ("findings", " ".join(sorted({f.code for f in result.findings})) or "none")]
     allure.dynamic.title(f"{result.id} ({result.backend}): {result.status}, RTO {human(result.rto_seconds)} "
                          f"(target {human(result.rto_target_seconds)}), RPO {human(result.rpo_seconds)} "
                          f"(target {human(result.rpo_target_seconds)})")

@@ -33,7 +33,8 @@ def environment(data: dict) -> dict[str, str]:
     }
 
 
-def write(results_dir: Path, data: dict) -> None:
+def write(results_dir: Path, data: dict) -> list[Path]:
+    """The three files; returns every file of the results directory (for the signed evidence)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     props = "".join(f"{key}={value}\n" for key, value in environment(data).items())
     (results_dir / "environment.properties").write_text(props)
@@ -42,3 +43,4 @@ def write(results_dir: Path, data: dict) -> None:
     (results_dir / "executor.json").write_text(json.dumps({
         "name": "CI" if ci else f"pgdrill on {data.get('host')}", "type": "ci" if ci else "local",
         "buildName": f"pgdrill {data.get('drill_id')}", "reportName": "pgdrill disaster-recovery drill"}, indent=2))
+    return sorted(p for p in results_dir.iterdir() if p.is_file())

@@ -1,14 +1,17 @@
-"""PNG plots for people: measured vs target per scenario, one scenario's step timeline, RTO vs size."""
+"""PNG plots for people: measured vs target per scenario, one scenario's step timeline, RTO vs size, RTO over
+the drill history."""
 
 from __future__ import annotations
 
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless backend
+from matplotlib import dates  # noqa: E402
 
 
 def measured_vs_target(data: dict, path: Path) -> Path | None:
@@ -79,10 +82,36 @@ def forecast(forecasts: list[dict], path: Path) -> Path | None:
     return path
 
 
+def rto_trend(history: dict, path: Path) -> Path | None:
+    """Each scenario's RTO over the history's last twelve months: failed runs marked, a creep visible."""
+    series = {name: [(float(dates.date2num(datetime.fromisoformat(at))), rto, status)
+                     for at, rto, status in trend["series"] if rto is not None]
+              for name, trend in history.get("scenarios", {}).items()}
+    series = {name: points for name, points in series.items() if points}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for name, points in sorted(series.items()):
+        line = ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=name, markersize=4)[0]
+        failed = [p for p in points if p[2] == "failed"]
+        ax.plot([p[0] for p in failed], [p[1] for p in failed], "x", color=line.get_color(), markersize=9)
+    ax.xaxis_date()
+    ax.set_yscale("log")
+    ax.set_ylabel("RTO (seconds, log); x: a failed run")
+    ax.set_title("RTO over the drill history (last 12 months)")
+    ax.legend(fontsize=7)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def draw_all(report_dir: Path, data: dict) -> list[str]:
     """Write every plot the data allows; return their file names (relative to report_dir)."""
     made = [measured_vs_target(data, report_dir / "rto_rpo_vs_target.png"),
-            forecast(data.get("forecasts", []), report_dir / "rto_forecast.png")]
+            forecast(data.get("forecasts", []), report_dir / "rto_forecast.png"),
+            rto_trend(data.get("history") or {}, report_dir / "rto_trend.png")]
     for scenario in data["scenarios"]:
         made.append(timeline(scenario, report_dir / f"timeline_{scenario['id']}_{scenario['backend']}.png"))
     return [p.name for p in made if p is not None]

@@ -7,20 +7,26 @@ the controller, so one process (the controller, or the only one) writes the summ
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pgdrill.reports import allure_files, plots, render
+from pgdrill.reports import allure_files, evidence, plots, render
+from pgdrill.reports.history import History, HistoryError
 from pgdrill.reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 from pgdrill.scenarios.runbook.document import as_dict
 from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 
 
 class SummaryPlugin:
-    def __init__(self, summary: DrillSummary, writes: bool) -> None:
+    def __init__(self, summary: DrillSummary, writes: bool, history: History | None = None,
+                 key: Ed25519PrivateKey | None = None) -> None:
         self.summary = summary
         self.writes = writes
+        self.history = history  # the controller's: every run appends its results
+        self.key = key  # the team's, for the signed evidence
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
@@ -36,14 +42,28 @@ class SummaryPlugin:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.writes:
             return
+        self.summary.data["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        if self.history is not None:
+            self.summary.data["history"] = record(self.history, self.summary.data)
+        self.summary.data["evidence"] = {
+            "signed": self.key is not None, "key_id": evidence.key_id(self.key.public_key()) if self.key else None,
+            "file": evidence.ENVELOPE if self.key else f"{evidence.STATEMENT} (unsigned: no --evidence-key)"}
         path = self.summary.write(int(exitstatus))
         names = plots.draw_all(path.parent, self.summary.data)
         render.write_human(path.parent, self.summary.data, names)
+        files = [path, path.with_name("summary.md"), path.with_name("summary.html"), *(path.parent / n for n in names)]
         results_dir = session.config.getoption("allure_report_dir", None)
         if results_dir:
-            allure_files.write(Path(results_dir), self.summary.data)
+            files += allure_files.write(Path(results_dir), self.summary.data)
+        data = self.summary.data
+        evidence.write(path.parent, files, {"drill_id": data["drill_id"], "finished_at": data["finished_at"],
+                                            "suite_commit": data.get("suite_commit"), "verdict": render.verdict(data)},
+                       self.key)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.history is not None and self.history.replaced is not None:
+            terminalreporter.write_line(f"pgdrill: the drill history {self.history.replaced} could not be read; it is "
+                                        f"kept, and a new history was started at {self.history.path}")
         if self.summary.written is not None:
             where = self.summary.written.resolve()
             terminalreporter.write_line(f"pgdrill summary: {where} (and summary.md, summary.html, plots beside it)")
@@ -58,4 +78,28 @@ def pytest_configure(config: pytest.Config) -> None:
     if book is not None:
         summary.data["runbook"] = as_dict(book, {code: [s.line for s in found] for code in SIGNATURES
                                                  if (found := sightings(book, code))})
-    config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker), "pgdrill-summary")
+    history = None
+    if not is_worker:
+        drill_config = config.stash[CONFIG_KEY]
+        try:
+            history = History.open(drill_config.dr_history or drill_config.dr_report_dir.parent / "drill-history")
+        except HistoryError as exc:
+            raise pytest.UsageError(f"pgdrill: {exc}") from None
+    key, key_file = None, config.stash[CONFIG_KEY].evidence_key
+    if not is_worker and key_file is not None:
+        try:
+            key = evidence.load_private_key(key_file)
+        except evidence.EvidenceError as exc:
+            raise pytest.UsageError(f"pgdrill: {exc}") from None
+    config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker, history=history, key=key),
+                                  "pgdrill-summary")
+
+
+def record(history: History, data: dict) -> dict:
+    """This run's results appended to the history; per scenario, its trend over the last twelve months."""
+    appended = history.append(data)
+    now = datetime.fromisoformat(data["finished_at"])
+    return {"file": str(history.path), "replaced": str(history.replaced) if history.replaced else None,
+            "appended": appended,
+            "scenarios": {f"{s['id']} ({s['backend']})": history.trend(s["id"], s["backend"], now)
+                          for s in data["scenarios"]}}

@@ -142,6 +142,27 @@ def steps_run_html(data: dict) -> str:
     return out
 
 
+HISTORY_HEADER = ["scenario", "last passed", "runs (12 months)", "failures (12 months)", "RTO vs the last pass"]
+
+
+def history_rows(data: dict) -> list[list[str]]:
+    """The trend table: per scenario of this run, what the drill history says about it."""
+    rows = []
+    for name, trend in (data.get("history") or {}).get("scenarios", {}).items():
+        change = trend["rto_change_vs_last_pass"]
+        rows.append([name, trend["last_passed"] or "never", str(trend["runs_12_months"]),
+                     str(trend["failures_12_months"]), "no earlier pass" if change is None else f"{change:+.0%}"])
+    return rows
+
+
+def history_note(data: dict) -> str:
+    history = data.get("history") or {}
+    note = f"History: {history.get('file')} ({history.get('appended', 0)} results appended by this run)."
+    if history.get("replaced"):
+        note += f" The earlier history {history['replaced']} could not be read: it is kept, and this one is new."
+    return note
+
+
 def to_markdown(data: dict, plots: list[str]) -> str:
     lines = [f"# pgdrill drill summary {data['drill_id']}", "", f"**{verdict(data)}**", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -160,6 +181,10 @@ def to_markdown(data: dict, plots: list[str]) -> str:
     for d in data["runbook_defects"]:
         lines.append(f"- **{d['code']}** ({d['scenario']}): {d['message']}. Fix: {d['fix']}. Evidence: {d.get('evidence', '')}"
                      + "".join(f" Written at {where}." for where in d.get("written_at", [])))
+    if data.get("history"):
+        lines += ["", "## Trend (the drill history)", "", history_note(data), ""]
+        lines += ["| " + " | ".join(HISTORY_HEADER) + " |", "|" + "---|" * len(HISTORY_HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in history_rows(data)]
     lines += steps_run_lines(data)
     lines += runbook_lines(data)
     lines += ["", "## Run", ""]
@@ -184,6 +209,10 @@ def to_html(data: dict, plots: list[str]) -> str:
                       for d in data["runbook_defects"])
     forecast = "".join(f"<li>{esc(line)}</li>" for line in forecast_lines(data))
     steps = steps_run_html(data)
+    if data.get("history"):
+        trend = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in HISTORY_HEADER) + "</tr>" + "".join(
+            "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in history_rows(data))
+        steps = f"<h2>Trend (the drill history)</h2><p>{esc(history_note(data))}</p><table>{trend}</table>" + steps
     images = "".join(f'<p><a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p)}" width="640"></a></p>' for p in plots)
     run = "".join(f"<li>{esc(k)}: {esc(str(data.get(k)))}</li>" for k in
                   ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host",

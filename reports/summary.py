@@ -93,7 +93,7 @@ class DrillSummary:
         self.tests.append({"test": nodeid, "phase": when, "outcome": outcome})
 
     def write(self, exitstatus: int) -> Path:
-        self.data["finished_at"] = _now()
+        self.data["finished_at"] = self.data.get("finished_at") or _now()
         self.data["pytest_exit_status"] = exitstatus
         self.data["tests"] = self.tests
         self.data = redact_tree(self.data)

@@ -29,6 +29,8 @@ FINDINGS: dict[str, str] = {
     "BACKUP_STALE": "the newest dump is older than the logical RPO allows",
     "BASE_BACKUP_OVERDUE": "the newest base backup is older than its schedule (--base-backup-interval)",
     "ARCHIVE_LAG": "the newest archived WAL is older than the physical RPO allows",
+    # the drill programme over time (reports/history.py)
+    "DRILL_OVERDUE": "a scheduled scenario's last pass in the drill history is older than its schedule",
     # the WAL archive and recovery
     "ARCHIVING_FAILED": "archive_command fails, or the segment it reports archived cannot be read back",
     "WAL_SEGMENT_MISSING": "a segment between the backup's start and the archive's end is missing",
