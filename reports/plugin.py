@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pgdrill.reports import allure_files, evidence, plots, render
+from pgdrill.reports import allure_files, evidence, metrics, plots, render
 from pgdrill.reports.history import History, HistoryError
 from pgdrill.reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 from pgdrill.scenarios.runbook.document import as_dict
@@ -22,11 +22,12 @@ from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 
 class SummaryPlugin:
     def __init__(self, summary: DrillSummary, writes: bool, history: History | None = None,
-                 key: Ed25519PrivateKey | None = None) -> None:
+                 key: Ed25519PrivateKey | None = None, metrics_to: tuple[Path | None, str] = (None, "")) -> None:
         self.summary = summary
         self.writes = writes
         self.history = history  # the controller's: every run appends its results
         self.key = key  # the team's, for the signed evidence
+        self.metrics_to = metrics_to  # --metrics-file, --pushgateway
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
@@ -45,6 +46,8 @@ class SummaryPlugin:
         self.summary.data["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         if self.history is not None:
             self.summary.data["history"] = record(self.history, self.summary.data)
+        if any(self.metrics_to):
+            self.summary.data["metrics"] = metrics.publish(self.summary.data, *self.metrics_to)
         self.summary.data["evidence"] = {
             "signed": self.key is not None, "key_id": evidence.key_id(self.key.public_key()) if self.key else None,
             "file": evidence.ENVELOPE if self.key else f"{evidence.STATEMENT} (unsigned: no --evidence-key)"}
@@ -64,6 +67,8 @@ class SummaryPlugin:
         if self.history is not None and self.history.replaced is not None:
             terminalreporter.write_line(f"pgdrill: the drill history {self.history.replaced} could not be read; it is "
                                         f"kept, and a new history was started at {self.history.path}")
+        if (self.summary.data.get("metrics") or {}).get("push_error"):
+            terminalreporter.write_line(f"pgdrill: {self.summary.data['metrics']['push_error']} (no verdict changes)")
         if self.summary.written is not None:
             where = self.summary.written.resolve()
             terminalreporter.write_line(f"pgdrill summary: {where} (and summary.md, summary.html, plots beside it)")
@@ -91,7 +96,9 @@ def pytest_configure(config: pytest.Config) -> None:
             key = evidence.load_private_key(key_file)
         except evidence.EvidenceError as exc:
             raise pytest.UsageError(f"pgdrill: {exc}") from None
-    config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker, history=history, key=key),
+    drill_config = config.stash[CONFIG_KEY]
+    config.pluginmanager.register(SummaryPlugin(summary, writes=not is_worker, history=history, key=key,
+                                                metrics_to=(drill_config.metrics_file, drill_config.pushgateway)),
                                   "pgdrill-summary")
 
 
