@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless backend
-from matplotlib import dates  # noqa: E402
+from matplotlib import dates, ticker  # noqa: E402
 
 
 def measured_vs_target(data: dict, path: Path) -> Path | None:
@@ -97,6 +97,9 @@ def rto_trend(history: dict, path: Path) -> Path | None:
         ax.plot([p[0] for p in failed], [p[1] for p in failed], "x", color=line.get_color(), markersize=9)
     ax.xaxis_date()
     ax.set_yscale("log")
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_ylabel("RTO (seconds, log); x: a failed run")
     ax.set_title("RTO over the drill history (last 12 months)")
     ax.legend(fontsize=7)
