@@ -63,11 +63,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

@@ -75,11 +75,8 @@ def run_script(kind: str, cmd: list[str], env: dict[str, str], timeout: float,
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def kill_group(pgid: int) -> None:
