@@ -4,7 +4,8 @@ failed in the last twelve months, and whether its RTO is creeping up; and so tha
 a scheduled drill silently stopped running (`pytest drills -m overdue`, DRILL_OVERDUE).
 
 A history file that SQLite cannot read is kept under a new name and a new history is started; the summary and the
-terminal name the old file. The history is the run's evidence too: it is listed in the signed evidence statement.
+terminal name the old file. The file itself is not in the signed evidence (every later run changes it); a run's rows
+are its summary.json's scenarios, which are.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A drill's results as Prometheus metrics, for the dashboards the team already watches, through the well-kept client
 library (prometheus_client): `--metrics-file PATH` writes node_exporter's textfile-collector format (atomically),
-`--pushgateway URL` pushes to a Pushgateway (job "pgdrill", grouped by backend). Labels are bounded: the scenario's
+`--pushgateway URL` pushes to a Pushgateway (job "pgdrill", one group per scenario and backend: a push replaces
+its group, so a gate run never erases the monthly drill's series). Labels are bounded: the scenario's
 result id and the backend, never a run id. A Pushgateway that cannot be reached does not change the drill's verdict:
 the failure is said on the terminal and in summary.json (`metrics.push_error`).
 """
@@ -60,10 +61,16 @@ def publish(data: dict, metrics_file: Path | None, pushgateway: str) -> dict:
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         write_to_textfile(str(metrics_file), registry)
         done["file"] = str(metrics_file)
-    if pushgateway:
+    if pushgateway and data.get("scenarios"):  # a run with no scenario (the daily overdue job) pushes nothing
         try:
-            push_to_gateway(pushgateway, job="pgdrill", registry=registry, grouping_key={"backend": data["backend"]},
-                            timeout=10)
+            for key, one in per_scenario(data).items():  # a push replaces its group: one group per scenario and backend
+                push_to_gateway(pushgateway, job="pgdrill", registry=registry_for(one), timeout=10,
+                                grouping_key={"scenario": key[0], "backend": key[1]})
         except OSError as exc:  # urllib's URLError and HTTPError are OSErrors
             done["push_error"] = f"the Pushgateway at {pushgateway} did not take the metrics: {exc}"
     return done
+
+
+def per_scenario(data: dict) -> dict[tuple[str, str], dict]:
+    """The run's data cut per scenario and backend, so that pushing one run never erases another's series."""
+    return {(s["id"], s["backend"]): {**data, "scenarios": [s]} for s in data["scenarios"]}

@@ -7,6 +7,7 @@ the controller, so one process (the controller, or the only one) writes the summ
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,11 +44,13 @@ class SummaryPlugin:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.writes:
             return
-        self.summary.data["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        if self.history is not None:
-            self.summary.data["history"] = record(self.history, self.summary.data)
+        data = self.summary.data
+        data["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        history = self.history
+        if history is not None:  # what goes beside the drill must not cost the run its summary
+            data["history"] = beside("history", lambda: record(history, data), data)
         if any(self.metrics_to):
-            self.summary.data["metrics"] = metrics.publish(self.summary.data, *self.metrics_to)
+            data["metrics"] = beside("metrics", lambda: metrics.publish(data, *self.metrics_to), data)
         self.summary.data["evidence"] = {
             "signed": self.key is not None, "key_id": evidence.key_id(self.key.public_key()) if self.key else None,
             "file": evidence.ENVELOPE if self.key else f"{evidence.STATEMENT} (unsigned: no --evidence-key)"}
@@ -58,7 +61,6 @@ class SummaryPlugin:
         results_dir = session.config.getoption("allure_report_dir", None)
         if results_dir:
             files += allure_files.write(Path(results_dir), self.summary.data)
-        data = self.summary.data
         evidence.write(path.parent, files, {"drill_id": data["drill_id"], "finished_at": data["finished_at"],
                                             "suite_commit": data.get("suite_commit"), "verdict": render.verdict(data)},
                        self.key)
@@ -69,6 +71,8 @@ class SummaryPlugin:
                                         f"kept, and a new history was started at {self.history.path}")
         if (self.summary.data.get("metrics") or {}).get("push_error"):
             terminalreporter.write_line(f"pgdrill: {self.summary.data['metrics']['push_error']} (no verdict changes)")
+        for what, why in self.summary.data.get("not_written", {}).items():
+            terminalreporter.write_line(f"pgdrill: the {what} was not written: {why} (no verdict changes)")
         if self.summary.written is not None:
             where = self.summary.written.resolve()
             terminalreporter.write_line(f"pgdrill summary: {where} (and summary.md, summary.html, plots beside it)")
@@ -110,3 +114,13 @@ def record(history: History, data: dict) -> dict:
             "appended": appended,
             "scenarios": {f"{s['id']} ({s['backend']})": history.trend(s["id"], s["backend"], now)
                           for s in data["scenarios"]}}
+
+
+def beside(what: str, step: Callable[[], dict], data: dict) -> dict | None:
+    """A step that goes beside the drill (the history, the metrics): its failure is said in the summary and on the
+    terminal, and the summary is still written."""
+    try:
+        return step()
+    except Exception as exc:  # noqa: BLE001 - a full disk or a locked history must not lose the drill's summary
+        data.setdefault("not_written", {})[what] = f"{type(exc).__name__}: {exc}"
+        return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from pgdrill.fixtures.contract import Cluster
@@ -227,7 +228,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
 
     def body(result: ScenarioResult) -> None:
         nonlocal found, wal_archive
-        tool_started, repository_mtimes, verify = None, None, None
+        tool_seconds, repository_mtimes, verify = 0.0, None, None
         verifier = "pgbackrest verify" if found.format == "pgbackrest" else "pg_verifybackup"
         archive_named = str(wal_archive)
         sources = [p for p in (found.path, wal_archive) if p]
@@ -237,13 +238,14 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
             sources, source_markers = [tool.repo], [str(tool.repo), f"--stanza={tool.stanza}"]
         before = {str(p): fingerprint(p) for p in sources}
         if found.format == "pgbackrest":
-            tool_started = time.time()  # the tool's restore is part of the recovery time
+            tool_started = time.perf_counter()
             with result.step("restore", f"pgbackrest restore --type=none of a set of stanza {tool.stanza}, and "
                                         "archive-get of its WAL, into private copies"):
                 copies = repository.materialize(tool, found, target_at)
+            tool_seconds = time.perf_counter() - tool_started  # the tool's restore is part of the recovery time
             found, wal_archive, repository_mtimes = copies.base, copies.archive, copies.stored
             archive_named = f"of the pgBackRest repository {tool.repo} (stanza {tool.stanza}, as archive-get gives it)"
-            verify = tool.verify  # the tool's own verification stands where pg_verifybackup would
+            verify = partial(tool.verify, copies.label)  # the tool's own verification, where pg_verifybackup would be
             result.facts.update(pgbackrest_repository=str(tool.repo), pgbackrest_stanza=tool.stanza,
                                 pgbackrest_set=copies.label, pgbackrest_refused=copies.refused)
         base = found.path
@@ -286,7 +288,7 @@ def restore_base(ctx: DrillContext, found: layouts.Found, wal_archive: Path | No
                 started = time.perf_counter()
                 copied = archive.copy_archive_in(cluster, as_read, backup)
                 result.facts.update(archive_files_copied=copied, archive_copy_seconds=round(time.perf_counter() - started, 3))
-        t0 = tool_started or time.time()
+        t0 = time.time() - tool_seconds  # the checks since are the drill's own, outside the recovery time
         with result.step("restore", "extract, recovery.signal, restore_command reading the copied archive"):
             cluster.wipe_data()
             basebackup.extract(cluster, backup)

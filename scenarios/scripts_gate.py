@@ -265,7 +265,8 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
         gate.restore(found)
         result.rto_seconds = round(wait_until_writable(cluster, DATABASE) - t0, 3)
         with result.step("verify", "recovery verification checklist"):
-            verify_all(ctx, result, cluster, snapshot, physical=False, old_timeline=None, backup_check=None)
+            verify_all(replace(ctx, read_back=gate.read_back), result, cluster, snapshot, physical=False,
+                       old_timeline=None, backup_check=None)  # archiving after recovery, where the set archives
             workload.judge(result, cluster)
 
     return execute(result, body, ctx)

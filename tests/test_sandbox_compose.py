@@ -68,3 +68,20 @@ def test_a_file_that_cannot_stand_for_the_service_is_refused_with_why(tmp_path, 
     source.write_text(text)
     with pytest.raises(ComposeFileError, match=why.replace("(", r"\(").replace(".", r"\.")):
         derive(source, None, the_run(), tmp_path / "compose")
+
+
+def test_nothing_of_this_host_reaches_the_container_through_the_teams_file(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "pg.conf").write_text("shared_buffers = 128MB\n")
+    (tmp_path / "conf" / "key").symlink_to("/etc/hostname")
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  db:\n    image: postgres:16\n    environment: {NOTE: '${CI_JOB_TOKEN}', PGDATA: /var/lib/postgresql/data}\n"
+        "    command: postgres -c cluster_name=${HOSTNAME}\n    volumes: ['d:/var/lib/postgresql/data', './conf:/etc/x']\n")
+    with pytest.raises(ComposeFileError, match="conf holds a link or a special file"):
+        derive(tmp_path / "compose.yml", None, the_run(), tmp_path / "out")
+    (tmp_path / "conf" / "key").unlink()
+    team = derive(tmp_path / "compose.yml", None, the_run(), tmp_path / "out")
+    service = yaml.safe_load(team.file.read_text())["services"]["db"]
+    assert service["environment"]["NOTE"] == "$${CI_JOB_TOKEN}"  # compose reads it literally, expands nothing
+    assert "cluster_name=$${HOSTNAME}" in service["command"]
+    assert "variables CI_JOB_TOKEN, HOSTNAME: kept as written, not expanded from this host's environment" in team.changes

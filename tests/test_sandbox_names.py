@@ -42,6 +42,8 @@ def test_ps_and_inspect_see_only_the_runs_containers_under_the_runbooks_names():
                                                 "name=^pgdrill-abc-rb$")
     unknown = translate(("ps", "-f", "name=agentic-postgres-2"), NAMES, "/").argv  # a name not of this run: none
     assert unknown == ("ps", "--filter", "name=^pgdrill-sandbox-none$")
+    shouted = translate(("ps", "-f", " NAME=.", "-f", "Status=running"), NAMES, "/").argv  # keys as docker reads them
+    assert shouted == ("ps", "-f", "status=running", "--filter", "name=^pgdrill-sandbox-none$")
     everything = translate(("ps",), NAMES, "/").argv
     assert everything == ("ps", "--filter", "name=^pgdrill-abc-rb$", "--filter", "name=^pgdrill-abc-svc-l01$")
     inspect = translate(("inspect", "-f", "{{.State.Status}}", "agentic-postgres"), NAMES, "/")
@@ -56,6 +58,7 @@ def test_ps_and_inspect_see_only_the_runs_containers_under_the_runbooks_names():
     (("-H", "tcp://elsewhere:2375", "ps"), "global docker options"),
     (("images",), "`docker images` is not a call the runbook sandbox runs"),
     (("ps", "--host", "x"), "refusing `docker ps --host`"),
+    (("ps", "-f", "label=pgdrill.run"), "refusing `docker ps --filter label=pgdrill.run`"),
     (("inspect", "agentic-postgres-2"), "refusing container 'agentic-postgres-2'"),
     (("run", "-v", "/:/host", "alpine", "ls"), "a bind mount of a host path"),
     (("run", "--privileged", "alpine"), "refusing `docker run --privileged`"),

@@ -32,6 +32,7 @@ from pgdrill.scenarios.verdicts.result import DrillFailure
 
 ARCHIVED = re.compile(r"([0-9A-F]{24})-[0-9a-f]{40}(?:\.\w+)?$")  # a segment in pgBackRest's archive
 HISTORY = re.compile(r"[0-9A-F]{8}\.history$")
+CIPHER = ("repo1-cipher-type", "repo1-cipher-pass")  # all a team's config may add
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,22 @@ class PgBackRest:
         if shutil.which("pgbackrest") is None:
             raise NotRun(f"{found.path} is a pgBackRest backup set, and no pgbackrest is installed here to restore it "
                          "(bash scripts/examples/pgbackrest/install.sh)")
+        path = found.path.resolve()
+        repo, stanza = path.parents[2] if len(path.parents) > 2 else path, path.parent.name
+        if path.parent.parent.name != "backup" or not (repo / "archive" / stanza / "archive.info").is_file():
+            raise DrillFailure("BASEBACKUP_CORRUPT", f"{found.path} is a pgBackRest backup set outside a repository's "
+                                                     f"layout (REPO/backup/STANZA/SET beside REPO/archive/STANZA/"
+                                                     "archive.info): give --backup-dir the repository")
         own = Path(tempfile.mkdtemp(prefix="pgbackrest-", dir=workdir))  # 0700: a production copy goes in it
-        return cls(found.path.parents[2], found.path.parent.name, config, own)
+        return cls(repo, stanza, config, own)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = ["pgbackrest", f"--config={self.private_config()}", f"--stanza={self.stanza}", *args]
-        out = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        """pgbackrest on this repository only: its path and type on the command line (over any config), and no
+        PGBACKREST_* variable of the environment (they would override both)."""
+        command = ["pgbackrest", f"--config={self.private_config()}", f"--stanza={self.stanza}",
+                   f"--repo1-path={self.repo}", "--repo1-type=posix", *args]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PGBACKREST_")}
+        out = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
         if check and out.returncode != 0:
             raise DrillFailure("BASEBACKUP_CORRUPT", f"pgbackrest {args[0]} exited {out.returncode}: "
                                                      f"{out.stderr.strip()[-400:] or out.stdout.strip()[-400:]}")
@@ -76,10 +87,10 @@ class PgBackRest:
             parser.read(self.config)
         out = configparser.ConfigParser(interpolation=None)
         out.optionxform = str  # type: ignore[assignment,method-assign]
-        for section in ("global", self.stanza):
+        for section in ("global", self.stanza):  # of the team's config, only what reading an encrypted repository needs
             out[section] = {key: value for key, value in (parser[section] if parser.has_section(section) else {}).items()
-                            if key.startswith("repo1-") or key in ("compress-type", "archive-get-queue-max")}
-        out["global"].update({"repo1-path": str(self.repo), "lock-path": str(private / "lock"),
+                            if key in CIPHER}
+        out["global"].update({"lock-path": str(private / "lock"),
                               "log-path": str(private / "log"), "spool-path": str(private / "spool"),
                               "log-level-console": "warn", "log-level-file": "off"})
         with open(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
@@ -89,7 +100,9 @@ class PgBackRest:
     def restore(self, label: str, into: Path) -> layouts.Found:
         """The set as a plain data directory (its backup_label, no recovery settings), under the work directory."""
         into.mkdir(mode=0o700)
-        self.run("restore", f"--set={label}", "--type=none", f"--pg1-path={into}")
+        # tablespaces under the copy too: by default pgBackRest writes them back to the paths production had
+        self.run("restore", f"--set={label}", "--type=none", f"--pg1-path={into}",
+                 f"--tablespace-map-all={self.workdir / 'tablespaces'}")
         return layouts.Found("physical", "plain", into, into.stat().st_mtime)
 
     def archived(self) -> dict[str, float]:
@@ -117,11 +130,17 @@ class PgBackRest:
                 refused.append(f"{name}: {(out.stderr or out.stdout).strip()[-200:]}")
         return refused
 
-    def verify(self) -> str:
-        """pgBackRest's own verification of the repository (every backup file and archived segment against its
-        checksum)."""
-        self.run("verify")
-        return f"pgbackrest verify: the repository of stanza {self.stanza} is valid"
+    def verify(self, label: str) -> str:
+        """pgBackRest's own verification of the repository: every backup file and archived segment it holds against
+        its checksum and size. Its exit status says only that it ran: the verdict is its report's status lines,
+        the stanza's `status: ok` and the set's `status: valid` (a gap in the archive is not its to see: the
+        continuity check names that)."""
+        report = self.run("verify", "--output=text", "--verbose").stdout
+        set_line = next((line.strip() for line in report.splitlines() if f"backup: {label}," in line), None)
+        if "status: ok" not in report or set_line is None or "status: valid" not in set_line:
+            raise DrillFailure("BASEBACKUP_CORRUPT", f"pgbackrest verify does not find set {label} valid: "
+                                                     + " ".join(report.split())[-400:])
+        return f"pgbackrest verify: stanza {self.stanza} status ok; {set_line}"
 
     def newest_at(self, found: layouts.Found, target: datetime | None) -> str:
         """The set to restore: the one found (the newest), or for a target the newest that ended before it."""

@@ -23,7 +23,7 @@ CREATED = re.compile(r"\bdocker[ \t]+(?:container[ \t]+)?(?:create|run)\b[^\n]*?
 CD = re.compile(r"(?:^|[;&|][ \t]*)cd[ \t]+([^;&|\n]+)", re.M)
 COMPOSE_FILE = re.compile(r"\bdocker-compose\b[^\n]*?\s(?:-f|--file)[ =](\S+)")
 VOLUME_MOUNT = re.compile(r"(?:-v|--volume)[ =]([A-Za-z0-9][\w.-]*):/")
-ARCHIVED_TO = re.compile(r"(?:^|[\s'\"=>])(/[^\s'\";&|<>%]*)/%f")
+ARCHIVED_TO = re.compile(r"(?:^|[\s'\"=>])(/[A-Za-z0-9._/-]*)/%f")  # a plain path: nothing a shell would expand
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ arrives in the archive, and an archiver that has not failed."""
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from dataclasses import dataclass
 
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.wait import WaitTimeout, poll
-from pgdrill.scenarios.backups.wal import SEGMENT_SIZE, next_segment, segment_name
+from pgdrill.scenarios.backups.wal import SEGMENT_RE, SEGMENT_SIZE, next_segment, segment_name
 from pgdrill.scenarios.verdicts.checks import require
 from pgdrill.scenarios.verdicts.result import DrillFailure
 
@@ -47,6 +48,9 @@ def archive_failure_evidence(cluster: Cluster) -> str:
     return "\n".join(picked[-6:]) or "(no archive failure in the server log)"
 
 
+FETCH_SECONDS = 60  # one segment read back through a set's restore_command
+
+
 @dataclass(frozen=True)
 class ReadBack:
     """An archive no listing shows (a backup tool's repository): a file is in it when the set's restore_command gives
@@ -57,10 +61,20 @@ class ReadBack:
     segment_bytes: int = SEGMENT_SIZE
 
     def missing(self, name: str) -> str | None:
-        """None when restore_command gives NAME back (a segment: of the segment size); else why not."""
-        fetch = self.restore_command.replace("%f", name).replace("%p", '"$d/f"')
-        script = f'd=$(mktemp -d) && trap \'rm -rf "$d"\' EXIT && {fetch} && stat -c %s "$d/f"'
-        out = self.cluster.server_shell(script)
+        """None when restore_command gives NAME back (a segment: of the segment size); else why not. %p is a plain
+        path (mktemp's: no character any quoting of the command could change), made and removed around it."""
+        made = self.cluster.server_shell("mktemp -d")
+        where = made.stdout.strip()
+        if made.returncode != 0 or not re.fullmatch(r"/[A-Za-z0-9._/-]+", where):
+            return f"no scratch directory where the server runs: {made.stderr.strip()[-200:]}"
+        fetch = self.restore_command.replace("%f", name).replace("%p", f"{where}/f")
+        try:
+            out = self.cluster.server_shell(f"timeout -k 5 {FETCH_SECONDS} bash -c {shlex.quote(fetch)} && "
+                                            f"stat -c %s {where}/f", timeout=FETCH_SECONDS + 15)
+        finally:
+            self.cluster.server_shell(f"rm -rf {where}")
+        if out.returncode == 124:
+            return f"restore_command did not finish within {FETCH_SECONDS} s"
         if out.returncode != 0:
             return f"restore_command exited {out.returncode}: {out.stderr.strip()[-400:] or 'no message'}"
         size = int((out.stdout.split() or ["0"])[-1])
@@ -91,7 +105,8 @@ def switch_and_wait(cluster: Cluster, timeout: float = 30, read_back: ReadBack |
     def arrived() -> bool:
         stats = archiver_stats(cluster)
         last = stats["last_archived_wal"] or ""
-        return last[:24] >= segment and (read_back is not None or segment in cluster.archived_segments())
+        reported = bool(SEGMENT_RE.fullmatch(last[:24])) and last[:24] >= segment  # a .history name is no segment
+        return reported and (read_back is not None or segment in cluster.archived_segments())
 
     try:
         poll(arrived, what=f"segment {segment} to reach the archive", timeout=timeout, interval=0.1)

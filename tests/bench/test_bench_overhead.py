@@ -92,12 +92,13 @@ def raw_physical_seconds(ctx, pitr: bool) -> dict[str, float]:
         archiving.switch_and_wait(cluster)
     settings: dict[str, str] = {}
     t0 = time.time()
-    if pitr:
+    if pitr:  # the server is up: the runbook stops it (a fast shutdown), as Scenario 3 does
         target = mark_target(cluster)
         t0 = time.time()
         cluster.query(DESTRUCTIVE, dbname=DATABASE)
         archiving.switch_and_wait(cluster, timeout=60)
         settings = {"recovery_target_time": format_target(target), "recovery_target_action": "promote"}
+        cluster.stop("fast")
     cluster.crash()
     cluster.wipe_data()
     cluster.restore_base(backup.path)
@@ -118,8 +119,10 @@ def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, drill_con
     module = pitr if scenario == "pitr" else physical
     suite: list[dict[str, float]] = []
     raw: list[dict[str, float]] = []
-    for _ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike
-        result = module.run(replace(ctx, closers=[], faults=Faults()))
+    for round_ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike
+        workdir = ctx.workdir / f"round-{round_}"  # each round's own base backup
+        workdir.mkdir(mode=0o700)
+        result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
         assert result.status == "passed", result.explain()
         assert result.rto_seconds is not None
         suite.append({"rto": result.rto_seconds, **result.phases,
@@ -137,6 +140,11 @@ def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, drill_con
               "spread": {"suite_rto": [min(r["rto"] for r in suite), max(r["rto"] for r in suite)],
                          "raw_rto": [min(r["rto"] for r in raw), max(r["rto"] for r in raw)]},
               "drill_checks_in_window_seconds": median(suite, "drill_checks_in_window"), "limit": 1.10}
+    # at ~2 s a round, one run's spread is wider than the 10 % limit: within the limit, or the suite's median inside
+    # the raw commands' own range (no overhead these rounds can tell from noise)
+    report["within"] = "limit" if ratios["rto"] <= 1.10 else (
+        "raw spread" if median(suite, "rto") <= report["spread"]["raw_rto"][1] else "neither")
     write_overhead(drill_config.dr_report_dir / "overhead.json", scenario, report)
     benchmark.extra_info.update(report)
     print(json.dumps({k: v for k, v in report.items() if k not in ("suite", "raw_commands")}))
+    assert report["within"] != "neither", report
