@@ -1,4 +1,4 @@
-"""Runbook defects, proved by running the runbook's literal commands once in scratch clusters.
+"""Runbook defects, proved by running the runbook's literal commands once in small scratch clusters.
 
 They go to summary.json's runbook_defects, not into the corrected scenarios' pass/fail. A probe that
 no longer reproduces fails here: the runbook would then be right on this PostgreSQL, and the
@@ -10,12 +10,15 @@ finding about a mistake the document no longer makes.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import allure
 import pytest
 
+from pgdrill.fixtures import cost
+from pgdrill.fixtures.seed import rows_for_scale
 from pgdrill.reports.summary import DEFECT_PROPERTY
-from pgdrill.scenarios.defects import PROBES, Probe, ProbeContext
+from pgdrill.scenarios.defects import PROBES, Probe, ProbeContext, probe_scale
 from pgdrill.scenarios.runbook.document import Runbook
 from pgdrill.scenarios.runbook.signatures import sightings
 
@@ -30,8 +33,13 @@ def written_in(runbook: Runbook | None, probe: Probe) -> dict[str, list[str]] | 
             for code in (*probe.proves, *probe.size_dependent)}
 
 
+def data_vectors(seed_scale: float, installation) -> int:
+    """How many vectors the drill's own data has in its HNSW-indexed table (none without pgvector)."""
+    return rows_for_scale(seed_scale)["goals"] if installation.pgvector_version else 0
+
+
 @pytest.mark.parametrize("probe", PROBES, ids=[probe.name for probe in PROBES])
-def test_runbook_defect(probe: Probe, drill_context, drill_config, runbook, request):
+def test_runbook_defect(probe: Probe, drill_context, drill_config, pg_installation, runbook, request):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("runbook defects")
     allure.dynamic.story("the runbook's literal commands on PostgreSQL 16")
@@ -40,8 +48,12 @@ def test_runbook_defect(probe: Probe, drill_context, drill_config, runbook, requ
     if written is not None and not any(written.values()):
         pytest.skip(f"not run: {runbook.path.name} writes none of {', '.join(written)} (the step is fixed, or the "
                     "runbook does not have it)")
-    defects = [d for d in probe.run(ProbeContext(drill_context.make_cluster, drill_context.workdir))
-               if written is None or written.get(d.code)]
+    context = ProbeContext(partial(drill_context.make_cluster, scale=probe_scale(drill_config.seed_scale)),
+                           drill_context.workdir, data_vectors=data_vectors(drill_config.seed_scale, pg_installation),
+                           full_size=drill_context.make_cluster if drill_config.literal_restore else None)
+    with cost.drill(f"runbook-defect probe {probe.name}"):
+        found = probe.run(context)
+    defects = [d for d in found if written is None or written.get(d.code)]
     for defect in defects:
         defect.written_at.extend(written[defect.code] if written else [])
     allure.dynamic.title("Runbook defect proved: " + ", ".join(d.code for d in defects) if defects

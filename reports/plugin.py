@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pgdrill.fixtures import cost
 from pgdrill.reports import allure_files, evidence, metrics, plots, render
 from pgdrill.reports.history import History, HistoryError
-from pgdrill.reports.summary import DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
+from pgdrill.reports.summary import COST_PROPERTY, DEFECT_PROPERTY, FORECAST_PROPERTY, SCENARIO_PROPERTY, DrillSummary
 from pgdrill.scenarios.runbook.document import as_dict
 from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 
@@ -30,6 +31,17 @@ class SummaryPlugin:
         self.key = key  # the team's, for the signed evidence
         self.metrics_to = metrics_to  # --metrics-file, --pushgateway
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        cost.LEDGER.begin()  # before the test's fixtures: their set-up is part of its cost
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None):
+        try:
+            return (yield)
+        finally:  # after every fixture it ended (the last test ends the session's)
+            item.user_properties.append((COST_PROPERTY, json.dumps(cost.LEDGER.account())))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
             if key == SCENARIO_PROPERTY and report.when == "call":
@@ -38,6 +50,8 @@ class SummaryPlugin:
                 self.summary.add_defect(json.loads(str(value)))
             elif key == FORECAST_PROPERTY and report.when == "call":
                 self.summary.data["forecasts"].append(json.loads(str(value)))
+            elif key == COST_PROPERTY and report.when == "teardown":
+                self.summary.add_cost(report.nodeid, json.loads(str(value)))
         if report.when == "call" or report.outcome != "passed":
             self.summary.record_test(report.nodeid, report.when, report.outcome)
 

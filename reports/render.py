@@ -163,6 +163,26 @@ def history_note(data: dict) -> str:
     return note
 
 
+COST_HEADER = ["whose work", "what", "seconds", "share of the wall time"]
+
+
+def cost_rows(data: dict) -> list[list[str]]:
+    """The drill-cost ledger: PostgreSQL's work by name, then the drill's own, each with its share."""
+    ledger = data.get("drill_cost") or {}
+    wall = ledger.get("wall_seconds") or 0
+    return [[whose, name, f"{value:.1f}", f"{value / wall:.0%}" if wall else "-"]
+            for whose, kind in (("PostgreSQL", "postgres"), ("the drill", "drill"))
+            for name, value in ledger.get(kind, {}).items()]
+
+
+def cost_note(data: dict) -> str:
+    ledger = data["drill_cost"]
+    ratio = ledger["wall_per_postgres_second"]
+    return (f"{ledger['wall_seconds']:.0f} s of tests, of which PostgreSQL's work {ledger['postgres_seconds']:.0f} s "
+            f"and the drill's own {ledger['drill_seconds']:.0f} s: "
+            + (f"{ratio:.2f} wall seconds per PostgreSQL second." if ratio else "no PostgreSQL work measured."))
+
+
 def to_markdown(data: dict, plots: list[str]) -> str:
     lines = [f"# pgdrill drill summary {data['drill_id']}", "", f"**{verdict(data)}**", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -185,6 +205,10 @@ def to_markdown(data: dict, plots: list[str]) -> str:
         lines += ["", "## Trend (the drill history)", "", history_note(data), ""]
         lines += ["| " + " | ".join(HISTORY_HEADER) + " |", "|" + "---|" * len(HISTORY_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in history_rows(data)]
+    if data.get("drill_cost"):
+        lines += ["", "## Where the time went (the drill-cost ledger)", "", cost_note(data), ""]
+        lines += ["| " + " | ".join(COST_HEADER) + " |", "|" + "---|" * len(COST_HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in cost_rows(data)]
     lines += steps_run_lines(data)
     lines += runbook_lines(data)
     lines += ["", "## Run", ""]
@@ -213,6 +237,10 @@ def to_html(data: dict, plots: list[str]) -> str:
         trend = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in HISTORY_HEADER) + "</tr>" + "".join(
             "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in history_rows(data))
         steps = f"<h2>Trend (the drill history)</h2><p>{esc(history_note(data))}</p><table>{trend}</table>" + steps
+    if data.get("drill_cost"):
+        ledger = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in COST_HEADER) + "</tr>" + "".join(
+            "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in cost_rows(data))
+        steps += f"<h2>Where the time went (the drill-cost ledger)</h2><p>{esc(cost_note(data))}</p><table>{ledger}</table>"
     images = "".join(f'<p><a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p)}" width="640"></a></p>' for p in plots)
     run = "".join(f"<li>{esc(k)}: {esc(str(data.get(k)))}</li>" for k in
                   ("started_at", "finished_at", "backend", "postgres_version", "pgvector_version", "image", "host",

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pgdrill.fixtures import cost
 from pgdrill.fixtures.secret import redact_tree
 
 SCENARIO_PROPERTY = "pgdrill_scenario"
 DEFECT_PROPERTY = "pgdrill_runbook_defect"
 FORECAST_PROPERTY = "pgdrill_forecast"
+COST_PROPERTY = "pgdrill_cost"  # a test's drill-cost ledger (fixtures/cost.py), on its teardown report
 SCHEMA = 1
 
 
@@ -54,6 +56,7 @@ class DrillSummary:
     report_dir: Path
     written: Path | None = None
     tests: list[dict] = field(default_factory=list)
+    costs: dict[str, dict] = field(default_factory=dict)  # nodeid -> its ledger
 
     @classmethod
     def start(cls, config, installation) -> DrillSummary:
@@ -91,6 +94,12 @@ class DrillSummary:
 
     def record_test(self, nodeid: str, when: str, outcome: str) -> None:
         self.tests.append({"test": nodeid, "phase": when, "outcome": outcome})
+
+    def add_cost(self, nodeid: str, account: dict) -> None:
+        self.costs[nodeid] = account
+        self.data["drill_cost"] = cost.combine(list(self.costs.values())) | {"tests": {
+            test: {"wall_seconds": round(a["wall_seconds"], 1),
+                   "postgres_seconds": round(sum(a[cost.POSTGRES].values()), 1)} for test, a in self.costs.items()}}
 
     def write(self, exitstatus: int) -> Path:
         self.data["finished_at"] = self.data.get("finished_at") or _now()

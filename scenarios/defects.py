@@ -3,7 +3,10 @@ and reports what PostgreSQL 16 really does, with the fix the corrected scenarios
 
 A probe returns a RunbookDefect when the literal variant fails or misleads as described, and None
 when it does not reproduce (then the runbook is right on this installation). Probes never touch
-the clusters of the corrected scenarios: they make their own.
+the clusters of the corrected scenarios: they make their own, small (PROBE_SCALE) whatever the drill's
+--seed-scale, since none of their points depends on the data's size. The one that does (the HNSW build
+outgrowing the server's memory) is proved from the knee measured on the small cluster and the drill's own
+vector count; the runbook's literal restore at the drill's full size runs only with --literal-restore.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pgdrill.fixtures.writer import AckWriter
 from pgdrill.scenarios.backups import basebackup, wal
 from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.backup import archived_end_lsn
-from pgdrill.scenarios.verdicts.hnsw import spilled_builds
+from pgdrill.scenarios.verdicts.hnsw import measure_knee, spilled_builds
 from pgdrill.scenarios.verdicts.result import RunbookDefect
 
 RUNBOOK_CHECKLIST_SQL = """
@@ -36,10 +39,24 @@ SELECT schemaname, tablename,
 FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"""
 
 
+PROBE_SCALE = 0.1  # the seed scale of the probes' clusters (the default drill's): seconds, not minutes, to copy
+
+
+def probe_scale(seed_scale: float) -> float:
+    """The probes' seed scale: PROBE_SCALE, or the drill's own when that is smaller (no second seeding)."""
+    return min(seed_scale, PROBE_SCALE)
+
+
 @dataclass
 class ProbeContext:
+    """make_cluster makes the probes' small clusters; data_vectors is how many vectors the drill's own data has
+    (what the HNSW knee is compared with); full_size, given with --literal-restore, makes a cluster at the drill's
+    full size for the runbook's literal restore."""
+
     make_cluster: Callable[..., Cluster]
     workdir: Path
+    data_vectors: int = 0
+    full_size: Callable[..., Cluster] | None = None
 
 
 def one_line(text: object, limit: int = 240) -> str:
@@ -252,8 +269,32 @@ def hnsw_spilled(target: Cluster, server_log: str, seconds: float) -> list[Runbo
                           f"{one_line(spilled[0])}; the literal restore took {seconds:.0f} s")]
 
 
+def hnsw_past_knee(source: Cluster, vectors: int) -> list[RunbookDefect]:
+    """HNSW_RESTORE_MEMORY from the knee: a 1MB build on the source's vectors says how many vectors of graph the
+    server's maintenance_work_mem holds (the literal restore gets nothing else); past it, the build spills.
+
+    The knee measured at 1MB predicts a real 64MB build's spill within 1% on these machines (tests/test_hnsw.py)."""
+    knee = measure_knee(source, "server")
+    if knee is None:
+        return []
+    holds = knee.memory_bytes / knee.graph_bytes_per_vector
+    if vectors <= holds:
+        return []
+    memory = source.scalar("SHOW maintenance_work_mem")
+    return [RunbookDefect("HNSW_RESTORE_MEMORY", "logical_restore",
+                          f"Scenario 1's pg_restore builds the HNSW index with the server's maintenance_work_mem "
+                          f"({memory}): this data's graph outgrows it and the build goes on on disk, several times slower",
+                          "PGOPTIONS='-c maintenance_work_mem=<RAM share> -c max_parallel_maintenance_workers=<cores>' "
+                          "pg_restore ... (the drill's --restore-memory)",
+                          f"measured: a build at maintenance_work_mem=1MB spilled after "
+                          f"{2**20 / knee.graph_bytes_per_vector:.0f} vectors ({knee.graph_bytes_per_vector:.0f} bytes "
+                          f"of graph each), so {memory} holds about {holds:,.0f}; the drill's data has {vectors:,} "
+                          "vectors in goals (proved from the knee: --literal-restore runs the literal restore at full "
+                          "size)")]
+
+
 def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:
-    source = ctx.make_cluster("defect-dump-source")
+    source = (ctx.full_size or ctx.make_cluster)("defect-dump-source")
     dump = ctx.workdir / "roles.dump"
     source.tool("pg_dump", "-Fc", "-d", DATABASE, stdout_path=dump)
     target = ctx.make_cluster("defect-fresh", seeded=False)
@@ -264,7 +305,8 @@ def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:
     # the runbook's literal: pg_restore -U postgres -d agentic_platform -v < dump
     started = time.monotonic()
     out = target.tool("pg_restore", "-U", "postgres", "-d", DATABASE, "-v", stdin_path=dump, check=False)
-    defects = hnsw_spilled(target, target.log_since(log_from), time.monotonic() - started)
+    defects = (hnsw_spilled(target, target.log_since(log_from), time.monotonic() - started) if ctx.full_size
+               else hnsw_past_knee(source, ctx.data_vectors))
     role_errors = [line for line in out.stderr.splitlines() if f'role "{APP_ROLE}" does not exist' in line]
     if role_errors:
         defects.append(RunbookDefect("ROLES_NOT_IN_DUMP", "logical_restore",

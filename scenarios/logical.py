@@ -17,7 +17,7 @@ from pgdrill.fixtures.progress import copy_and_index
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
 from pgdrill.scenarios.proofs import checklist
-from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, keep_writing, verify_all
 from pgdrill.scenarios.verdicts.hnsw import spilled_builds
 from pgdrill.scenarios.verdicts.result import WARNING, DrillFailure, ScenarioResult
 
@@ -69,7 +69,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
                          "(targets: logical_restore.dump_interval)")
         dump, globals_sql = ctx.workdir / "agentic_platform.dump", ctx.workdir / "globals.sql"
         workload = Workload(ctx, cluster)
-        time.sleep(ctx.load_seconds / 2)
+        keep_writing(ctx.load_seconds / 2)
         with result.step("backup", "pg_dumpall --globals-only (roles are not in pg_dump)"):
             cluster.tool("pg_dumpall", "--globals-only", stdout_path=globals_sql)
         inserts = ["--inserts"] if ctx.dump_inserts else []
@@ -82,7 +82,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         result.facts["dump_bytes"] = dump.stat().st_size
         if ctx.faults.after_dump:
             ctx.faults.after_dump(dump)
-        time.sleep(ctx.load_seconds / 2)
+        keep_writing(ctx.load_seconds / 2)
         snapshot = checklist.take_snapshot(cluster, DATABASE)
         result.facts["database_bytes"] = cluster.scalar("SELECT pg_database_size(%s)", (DATABASE,))
         workload.stop_and_sample()

@@ -17,7 +17,7 @@ from pgdrill.fixtures.contract import Cluster
 from pgdrill.scenarios.backups.basebackup import check_target_after_backup, format_target
 from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.backup import backup_and_prove, bound_rpo, correct_archiving
-from pgdrill.scenarios.steps.common import DrillContext, Workload, execute
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, keep_writing
 from pgdrill.scenarios.steps.recovery import Before, Steps, current_timeline, recover, source_snapshot
 from pgdrill.scenarios.steps.restore import destroy, mark_target, restore_files
 from pgdrill.scenarios.verdicts.result import RunbookDefect, ScenarioResult
@@ -48,7 +48,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         correct_archiving(ctx, result, cluster)
         workload = Workload(ctx, cluster)
         backup, backup_check = backup_and_prove(ctx, result, cluster)
-        time.sleep(ctx.load_seconds)
+        keep_writing(ctx.load_seconds)
         snapshot = source_snapshot(result, cluster)
         target = mark_target(cluster)
         t0 = time.time()

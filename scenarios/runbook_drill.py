@@ -29,7 +29,7 @@ from pgdrill.scenarios.runbook.signatures import SIGNATURES, sightings
 from pgdrill.scenarios.runbook.values import NothingMatches, substitute
 from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.backup import archived_end_lsn
-from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, keep_writing, verify_all
 from pgdrill.scenarios.steps.recovery import (
     Before,
     current_timeline,
@@ -160,7 +160,7 @@ def run(ctx: DrillContext, book: Runbook, scenario: Scenario, open_sandbox: Call
         workload = Workload(ctx, cluster)
         for step in book.backups:  # the backup section as written: what the scenario's steps will restore
             steps.run("the backup section", step, must_pass=False)
-        time.sleep(ctx.load_seconds)
+        keep_writing(ctx.load_seconds)
         bound_rpo(result, ctx, cluster, scenario.kind or "", settings["archive_timeout"])
         snapshot, timeline = source_snapshot(result, cluster, ctx.database), current_timeline(cluster)
         moment = mark_target(cluster) if scenario.kind == "pitr" else None

@@ -39,7 +39,7 @@ from pgdrill.scenarios.steps.backup import (
     bound_rpo,
     correct_archiving,
 )
-from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, verify_all
+from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, keep_writing, verify_all
 from pgdrill.scenarios.steps.recovery import Before, current_timeline, recover, source_snapshot
 from pgdrill.scenarios.steps.restore import lose_data_directory, mark_target
 from pgdrill.scenarios.verdicts.checks import NOT_RUN, Check, NotRun, run_check
@@ -256,7 +256,7 @@ def run_logical(ctx: DrillContext, scripts: ScriptSet, timeout: float) -> Scenar
         judge_manifest(result, scripts, found)
         if scripts.verify:
             result.checks.append(gate.verify(found))
-        time.sleep(ctx.load_seconds)
+        keep_writing(ctx.load_seconds)
         workload.stop_and_sample()
         t0 = time.time()
         with result.step("disaster", "the database is dropped, and its owner role with it"):

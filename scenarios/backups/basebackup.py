@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from pgdrill.fixtures import cost
 from pgdrill.fixtures.contract import Cluster, ServerDied, TarError
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.scenarios.backups import layouts
@@ -83,6 +84,7 @@ def extract(cluster: Cluster, backup: BaseBackup, with_pg_wal: bool = True) -> N
         raise DrillFailure("BASEBACKUP_CORRUPT", str(exc)) from None
 
 
+@cost.drill("backup verification (pg_verifybackup)")
 def verify(cluster: Cluster, backup: BaseBackup, parse_wal: bool = True) -> str:
     """pg_verifybackup against the manifest, with the server's own tools (the cluster extracts the tars)."""
     try:

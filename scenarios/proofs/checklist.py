@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from pgdrill.fixtures import cost
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.readiness import RTO_PROBE_TABLE
 from pgdrill.fixtures.seed import APP_ROLE
@@ -147,6 +148,7 @@ def _vector_probes(cluster: Cluster, dbname: str) -> list[VectorProbe]:
     return probes
 
 
+@cost.drill("snapshot (catalog, content hashes, vector probes)")
 def take_snapshot(cluster: Cluster, dbname: str, with_vectors: bool = True) -> Snapshot:
     roles = {r[0] for r in cluster.query("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")}
     return Snapshot(dbname=dbname, roles=roles, catalog=read_catalog(cluster, dbname),

@@ -3,15 +3,13 @@ it under load (so that replay must fetch it), and the RPO bound those archiving 
 
 from __future__ import annotations
 
-import time
-
 from pgdrill.fixtures import progress
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.scenarios.backups import basebackup
 from pgdrill.scenarios.backups.basebackup import BaseBackup
 from pgdrill.scenarios.backups.wal import segment_end_lsn
 from pgdrill.scenarios.steps import archiving
-from pgdrill.scenarios.steps.common import DrillContext
+from pgdrill.scenarios.steps.common import DrillContext, keep_writing
 from pgdrill.scenarios.verdicts.checks import Check, run_check
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 
@@ -47,7 +45,7 @@ def archive_segments_after_backup(ctx: DrillContext, result: ScenarioResult, clu
     delays = []
     with result.step("load", f"{ARCHIVED_SEGMENTS_AFTER_BACKUP} WAL segments written and archived after the backup"):
         for _ in range(ARCHIVED_SEGMENTS_AFTER_BACKUP):
-            time.sleep(ctx.load_seconds / ARCHIVED_SEGMENTS_AFTER_BACKUP)
+            keep_writing(ctx.load_seconds / ARCHIVED_SEGMENTS_AFTER_BACKUP)
             delays.append(archiving.timed_switch(cluster, read_back=ctx.read_back))
     return delays
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pgdrill.fixtures import cost
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.installation import Installation
 from pgdrill.fixtures.progress import QUIET, Progress
@@ -54,6 +55,12 @@ class DrillContext:
         result = ScenarioResult(scenario_id, number, self.backend, target.rto_seconds, target.rpo_seconds)
         result.facts["targets_from"] = {"rto": target.rto_from, "rpo": target.rpo_from}  # a runbook's line, or not
         return result
+
+
+def keep_writing(seconds: float) -> None:
+    """Let the workload write on its own for a while (markers on both sides of a backup): the drill's own wait."""
+    with cost.drill("workload: writes around the backup"):
+        time.sleep(seconds)
 
 
 class Workload:
@@ -115,6 +122,7 @@ def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None], ctx:
     return result
 
 
+@cost.drill("recovery verification checklist")
 def verify_all(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snapshot, *, physical: bool,
                old_timeline: int | None, backup_check: Check | None) -> None:
     """The whole checklist; a corrupt page found offline becomes its own finding too."""
