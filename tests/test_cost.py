@@ -60,3 +60,14 @@ def test_a_run_combines_its_tests_and_says_wall_seconds_per_postgres_second():
     assert run["wall_per_postgres_second"] == 1.5
     assert list(run["postgres"]) == ["pg_restore", "server start"]  # the largest first
     assert cost.combine([])["wall_per_postgres_second"] is None  # no PostgreSQL work: no ratio, not infinity
+
+
+def test_a_window_accounts_for_its_block_alone(ledger):
+    book, clock = ledger
+    with book.mark(cost.POSTGRES, "seeding"):
+        clock.now += 9  # before the window: not its
+    with book.window() as account:
+        with book.mark(cost.POSTGRES, "pg_restore"):
+            clock.now += 2
+        clock.now += 1
+    assert account == {"wall_seconds": 3.0, "postgres": {"pg_restore": 2.0}, "drill": {cost.UNNAMED: 1.0}}

@@ -5,7 +5,9 @@ first write), and the same commands typed by hand on a cluster seeded the same, 
 same way, with the same pg_restore options; interleaved for several rounds, medians compared (a single
 pair on these shared machines varies by 20%). Written to overhead.json beside the summary.
 
-Run: tox -e bench   (or: pytest tests/bench -p no:xdist --benchmark-only; PGDRILL_OVERHEAD_SCALE 1, _ROUNDS 3)
+Run: tox -e bench   (or: pytest tests/bench -p no:xdist --benchmark-only; PGDRILL_OVERHEAD_SCALE 1, _ROUNDS 3).
+Scenario 4 needs the docker backend: pytest tests/bench/test_bench_overhead.py -p no:xdist --benchmark-only
+--pg-backend docker --pg-image pgdrill/pgvector:16-offline --docker-network host
 """
 
 from __future__ import annotations
@@ -18,9 +20,19 @@ from dataclasses import replace
 
 import pytest
 
+from drills.test_quarterly import (  # noqa: F401 - Scenario 4's compose fixtures, shared with the quarterly drill
+    compose_env,
+    docker_cleanup,
+    docker_compose_command,
+    docker_compose_file,
+    docker_compose_project_name,
+    docker_setup,
+)
+from pgdrill.fixtures.app import HealthApp
+from pgdrill.fixtures.compose import ComposeService
 from pgdrill.fixtures.readiness import wait_until_writable
 from pgdrill.fixtures.seed import APP_ROLE, DATABASE, index_build_settings
-from pgdrill.scenarios import logical, physical, pitr
+from pgdrill.scenarios import logical, physical, pitr, rebuild
 from pgdrill.scenarios.backups import basebackup
 from pgdrill.scenarios.backups.basebackup import format_target
 from pgdrill.scenarios.steps import archiving
@@ -123,12 +135,24 @@ def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, drill_con
         workdir = ctx.workdir / f"round-{round_}"  # each round's own base backup
         workdir.mkdir(mode=0o700)
         result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
-        assert result.status == "passed", result.explain()
-        assert result.rto_seconds is not None
-        suite.append({"rto": result.rto_seconds, **result.phases,
-                      "drill_checks_in_window": round(sum(s.seconds for s in result.steps if s.name.split("· ")[-1]
-                                                          .startswith("pre-check")), 3)})
+        suite.append(suite_phases(result))
         raw.append(raw_physical_seconds(ctx, scenario == "pitr"))
+    judge_phases(benchmark, drill_config, scenario, result, suite, raw)
+
+
+def suite_phases(result) -> dict[str, float]:
+    """A physical recovery's RTO, its phases, and the drill's own checks inside its window (the pre-checks)."""
+    assert result.status == "passed", result.explain()
+    assert result.rto_seconds is not None
+    return {"rto": result.rto_seconds, **result.phases,
+            "drill_checks_in_window": round(sum(s.seconds for s in result.steps
+                                                if s.name.split("· ")[-1].startswith("pre-check")), 3)}
+
+
+def judge_phases(benchmark, drill_config, scenario: str, result, suite: list[dict], raw: list[dict]) -> None:
+    """Medians per phase, the ratio and the spreads into overhead.json; within the limit, or the suite's median
+    inside the raw commands' own range (at a few seconds a round, one run's spread is wider than the 10 % limit,
+    and no overhead these rounds can tell from noise)."""
     benchmark.pedantic(lambda: None, rounds=1)  # the figures are in overhead.json and extra_info
 
     def median(rows: list[dict[str, float]], key: str) -> float:
@@ -140,11 +164,70 @@ def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, drill_con
               "spread": {"suite_rto": [min(r["rto"] for r in suite), max(r["rto"] for r in suite)],
                          "raw_rto": [min(r["rto"] for r in raw), max(r["rto"] for r in raw)]},
               "drill_checks_in_window_seconds": median(suite, "drill_checks_in_window"), "limit": 1.10}
-    # at ~2 s a round, one run's spread is wider than the 10 % limit: within the limit, or the suite's median inside
-    # the raw commands' own range (no overhead these rounds can tell from noise)
     report["within"] = "limit" if ratios["rto"] <= 1.10 else (
         "raw spread" if median(suite, "rto") <= report["spread"]["raw_rto"][1] else "neither")
     write_overhead(drill_config.dr_report_dir / "overhead.json", scenario, report)
     benchmark.extra_info.update(report)
     print(json.dumps({k: v for k, v in report.items() if k not in ("suite", "raw_commands")}))
     assert report["within"] != "neither", report
+
+
+def raw_rebuild_seconds(ctx, cluster, compose) -> dict[str, float]:
+    """Scenario 4 by hand on the same compose service: a base backup and archived WAL after it, then, timed as the
+    scenario times its RTO, the runbook's corrected commands: docker cp the archive out, stop, rm the container and
+    both volumes, new volumes, the backup and the archive into them, recovery.signal and restore_command,
+    docker-compose up, first write."""
+    backup = basebackup.take(cluster, ctx.workdir / f"raw-base-{time.monotonic_ns()}")
+    for _ in range(ARCHIVED_SEGMENTS_AFTER_BACKUP):
+        cluster.query("INSERT INTO tasks (goal_id, agent_id, title, payload, state, created_at) SELECT goal_id, "
+                      "agent_id, title, payload, state, created_at FROM tasks LIMIT 20", dbname=DATABASE)
+        archiving.switch_and_wait(cluster)
+    saved = ctx.workdir / f"raw-archive-{time.monotonic_ns()}"
+    t0 = time.time()
+    cluster.save_archive(saved)
+    cluster.stop("fast")
+    cluster.remove_container()
+    cluster.remove_volumes()
+    cluster.create_volumes()
+    cluster.restore_base(backup.path)
+    cluster.restore_archive(saved)
+    cluster.write_data_file("recovery.signal", "")
+    cluster.write_auto_conf({"restore_command": cluster.runbook_restore_command()}, append=True)
+    t_files = time.time()
+    compose.up(wait=False)
+    t1 = wait_until_writable(cluster, DATABASE)
+    with cluster.connect() as conn:  # as the scenario does after promotion: the next backup must not carry it
+        conn.execute("ALTER SYSTEM RESET restore_command")
+        conn.execute("SELECT pg_reload_conf()")
+    return {"rto": round(t1 - t0, 3), "restore_files": round(t_files - t0, 3), "replay_and_promote": round(t1 - t_files, 3)}
+
+
+@pytest.fixture(scope="session")
+def rebuild_cluster(cluster_factory, drill_config):
+    """Scenario 4's compose service for the benchmark: as the quarterly drill's, seeded at the benchmark's scale."""
+    if drill_config.pg_backend != "docker":
+        pytest.skip("not run: Scenario 4 (complete rebuild) needs --pg-backend docker")
+    return cluster_factory.track(cluster_factory.driver.compose_cluster(
+        "s4-overhead", cluster_factory.seeded_template(SCALE).source, cluster_factory.password))
+
+
+@pytest.mark.benchmark(group="overhead")
+@pytest.mark.usefixtures("compose_env")
+def test_rebuild_costs_what_its_raw_commands_cost(benchmark, docker_services, rebuild_cluster, drill_context,
+                                                  drill_config):
+    """Scenario 4 against the same commands by hand on the same compose service, rounds interleaved, per phase.
+    The rebuilt service is the next round's source on both sides (a rebuild leaves it running and writable)."""
+    compose = ComposeService(docker_services, rebuild_cluster)
+    suite: list[dict[str, float]] = []
+    raw: list[dict[str, float]] = []
+    for round_ in range(ROUNDS):
+        workdir = drill_context.workdir / f"round-{round_}"
+        workdir.mkdir(mode=0o700)
+        app = HealthApp(lambda: rebuild_cluster.connect(DATABASE))
+        try:
+            result = rebuild.run(replace(drill_context, workdir=workdir, closers=[], faults=Faults()), compose, app)
+        finally:
+            app.close()
+        suite.append(suite_phases(result))
+        raw.append(raw_rebuild_seconds(replace(drill_context, workdir=workdir), rebuild_cluster, compose))
+    judge_phases(benchmark, drill_config, "complete_rebuild", result, suite, raw)
