@@ -39,7 +39,7 @@ def data_vectors(seed_scale: float, installation) -> int:
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[probe.name for probe in PROBES])
-def test_runbook_defect(probe: Probe, drill_context, drill_config, pg_installation, runbook, request):
+def test_runbook_defect(probe: Probe, drill_context, drill_config, pg_installation, cluster_factory, runbook, request):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("runbook defects")
     allure.dynamic.story("the runbook's literal commands on PostgreSQL 16")
@@ -48,6 +48,9 @@ def test_runbook_defect(probe: Probe, drill_context, drill_config, pg_installati
     if written is not None and not any(written.values()):
         pytest.skip(f"not run: {runbook.path.name} writes none of {', '.join(written)} (the step is fixed, or the "
                     "runbook does not have it)")
+    cluster_factory.seeded_template(probe_scale(drill_config.seed_scale))  # seeding is not a probe's cost
+    if drill_config.literal_restore:
+        cluster_factory.seeded_template()
     context = ProbeContext(partial(drill_context.make_cluster, scale=probe_scale(drill_config.seed_scale)),
                            drill_context.workdir, data_vectors=data_vectors(drill_config.seed_scale, pg_installation),
                            full_size=drill_context.make_cluster if drill_config.literal_restore else None)

@@ -7,7 +7,7 @@ the controller, so one process (the controller, or the only one) writes the summ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,11 +36,12 @@ class SummaryPlugin:
         cost.LEDGER.begin()  # before the test's fixtures: their set-up is part of its cost
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None):
-        try:
-            return (yield)
-        finally:  # after every fixture it ended (the last test ends the session's)
-            item.user_properties.append((COST_PROPERTY, json.dumps(cost.LEDGER.account())))
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pytest.TestReport,
+                                                                                              pytest.TestReport]:
+        report = yield
+        if call.when == "teardown":  # after every fixture it ended (the last test ends the session's)
+            setattr(report, COST_PROPERTY, cost.LEDGER.account())  # pytest-xdist carries a report's attributes
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
@@ -50,8 +51,8 @@ class SummaryPlugin:
                 self.summary.add_defect(json.loads(str(value)))
             elif key == FORECAST_PROPERTY and report.when == "call":
                 self.summary.data["forecasts"].append(json.loads(str(value)))
-            elif key == COST_PROPERTY and report.when == "teardown":
-                self.summary.add_cost(report.nodeid, json.loads(str(value)))
+        if getattr(report, COST_PROPERTY, None) is not None:  # not a user property: JUnit would print it per test
+            self.summary.add_cost(report.nodeid, getattr(report, COST_PROPERTY))
         if report.when == "call" or report.outcome != "passed":
             self.summary.record_test(report.nodeid, report.when, report.outcome)
 

@@ -18,7 +18,7 @@ from pgdrill.fixtures.secret import redact_tree
 SCENARIO_PROPERTY = "pgdrill_scenario"
 DEFECT_PROPERTY = "pgdrill_runbook_defect"
 FORECAST_PROPERTY = "pgdrill_forecast"
-COST_PROPERTY = "pgdrill_cost"  # a test's drill-cost ledger (fixtures/cost.py), on its teardown report
+COST_PROPERTY = "pgdrill_cost"  # a test's drill-cost ledger (fixtures/cost.py): an attribute of its teardown report
 SCHEMA = 1
 
 

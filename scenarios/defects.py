@@ -274,7 +274,7 @@ def hnsw_past_knee(source: Cluster, vectors: int) -> list[RunbookDefect]:
     server's maintenance_work_mem holds (the literal restore gets nothing else); past it, the build spills.
 
     The knee measured at 1MB predicts a real 64MB build's spill within 1% on these machines (tests/test_hnsw.py)."""
-    knee = measure_knee(source, "server")
+    knee = measure_knee(source, "server") if vectors else None
     if knee is None:
         return []
     holds = knee.memory_bytes / knee.graph_bytes_per_vector

@@ -20,10 +20,9 @@ class Clock:
 
 
 @pytest.fixture
-def ledger(monkeypatch):
+def ledger():
     clock = Clock()
-    monkeypatch.setattr(cost.time, "perf_counter", clock)
-    return cost.Ledger(), clock
+    return cost.Ledger(clock), clock
 
 
 def test_the_outermost_mark_owns_the_time_and_the_rest_is_unnamed(ledger):

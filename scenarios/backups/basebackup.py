@@ -159,6 +159,7 @@ def check_segment_sizes(listing: dict[str, int], segments: list[str]) -> None:
                                              + (f" ({len(short) - 1} more)" if len(short) > 1 else ""))
 
 
+@cost.drill("archive pre-check (continuity, pg_waldump)")
 def check_cluster_archive(cluster: Cluster, backup: BaseBackup) -> list[str]:
     """Continuity, whole segments and readability of the cluster's own archive from the backup's start segment."""
     listing = cluster.archive_listing()

@@ -8,6 +8,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from pgdrill.fixtures import cost
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.sql import one_row
 from pgdrill.fixtures.wait import WaitTimeout, poll
@@ -92,6 +93,7 @@ class ReadBack:
         return names
 
 
+@cost.postgres("WAL switched and archived")
 def switch_and_wait(cluster: Cluster, timeout: float = 30, read_back: ReadBack | None = None) -> str:
     """pg_switch_wal() in its own transaction, then wait until that segment is in the archive: in its listing, or
     (read_back) reported archived by the server and given back by the set's restore_command.

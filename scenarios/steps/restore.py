@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from pgdrill.fixtures import cost
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios.backups import basebackup
@@ -22,7 +23,8 @@ DESTRUCTIVE = "DELETE FROM tasks WHERE state <> 'done'; DROP TABLE goals CASCADE
 
 def lose_data_directory(result: ScenarioResult, cluster: Cluster) -> None:
     """The disaster of a physical recovery: the server crashes and its data directory is gone."""
-    with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"):
+    with result.step("disaster", "the server crashes and its data directory is lost; the WAL archive survives"), \
+            cost.drill("the disaster (crash, data lost)"):
         cluster.crash()
         cluster.wipe_data()
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 import pytest
 
 from pgdrill.fixtures import cost
+from pgdrill.fixtures.osuser import remove_tree
 from pgdrill.scenarios import logical, physical, pitr
 from pgdrill.scenarios.steps.faults import Faults
 
@@ -27,17 +28,25 @@ LIMIT = 1.5
 
 
 @pytest.mark.benchmark(group="ledger")
-def test_a_monthly_run_spends_its_time_on_postgresql(benchmark, drill_context, drill_config):
+def test_a_monthly_run_spends_its_time_on_postgresql(benchmark, cluster_factory, drill_context, drill_config):
     report = {}
     for scale in SCALES:
-        ctx = replace(drill_context, make_cluster=lambda name, scale=scale, **kw: drill_context.make_cluster(
-            name, scale=scale, **kw))
+        made: list = []
+
+        def make(name, scale=scale, made=made, **kw):
+            made.append(cluster_factory.new(name, scale=scale, **kw))
+            return made[-1]
         accounts = []
         for module in (logical, physical, pitr):
             workdir = drill_context.workdir / f"{module.SCENARIO}-{scale:g}"
             workdir.mkdir(mode=0o700)
-            with cost.LEDGER.window() as account:
-                result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
+            with cost.LEDGER.window() as account:  # its teardown too, as a monthly run's test pays it
+                result = module.run(replace(drill_context, make_cluster=make, workdir=workdir, closers=[],
+                                            faults=Faults()))
+                with cost.drill("teardown"):
+                    while made:
+                        cluster_factory.discard(made.pop())
+                    remove_tree(workdir)
             assert result.status == "passed", result.explain()
             accounts.append(account)
         report[f"{scale:g}"] = cost.combine(accounts) | {"database_bytes": result.facts["database_bytes"]}
