@@ -12,13 +12,20 @@ from pgdrill.scenarios.steps import archiving
 pytestmark = pytest.mark.smoke
 
 
-@pytest.fixture
-def archived_cluster(seeded_cluster):
-    """The seeded cluster, with nothing yet asked of its archiver."""
+@pytest.fixture(scope="module")
+def archived_cluster(cluster_factory):
+    """One seeded cluster for the whole section: each check only reads it or switches a segment, and at a drill's
+    full size a copy per check would cost more than the checks."""
+    cluster = cluster_factory.new("wal-archiving")
+    yield cluster
+    cluster_factory.discard(cluster)
+
+
+@pytest.fixture(autouse=True)
+def section():
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("WAL archiving")
     allure.dynamic.story("WAL Archiving Configuration / Verification")
-    return seeded_cluster
 
 
 def test_archiving_configuration_is_the_runbooks(archived_cluster):

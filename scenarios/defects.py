@@ -137,8 +137,11 @@ def auto_conf_overwritten(ctx: ProbeContext) -> list[RunbookDefect]:
                           f"archive_command={command!r}")]
 
 
-def slow_checkpoint(ctx: ProbeContext, wait_seconds: float = 15) -> list[RunbookDefect]:
+def slow_checkpoint(ctx: ProbeContext, wait_seconds: float = 5) -> list[RunbookDefect]:
     """Run the literal pg_basebackup; after wait_seconds, read its phase and end it server-side.
+
+    A spread checkpoint paces its writes to end at checkpoint_completion_target x checkpoint_timeout whatever
+    there is to write, so a few seconds against the fast backup's fraction of one already tell them apart.
 
     pg_terminate_backend stops the backup cleanly on every backend (killing a `docker exec` client
     is not reliable: the process inside the container lives on).
@@ -214,21 +217,27 @@ def exposure_seconds(cluster: Cluster, writer: AckWriter) -> tuple[float, int]:
     return (time.time() - pending[0].acked_at if pending else 0.0), len(pending)
 
 
-def archive_timeout_rpo(ctx: ProbeContext, seconds: float = 8, rate: float = 5) -> list[RunbookDefect]:
-    cluster = ctx.make_cluster("defect-archive-timeout")
-    archiving.switch_and_wait(cluster)
-    results = {}
+def archive_timeout_rpo(ctx: ProbeContext, seconds: float = 6, rate: float = 5) -> list[RunbookDefect]:
+    """The same load for the same seconds on two clusters at once, archive_timeout 0 (the runbook's) and 2s: the worst
+    exposure of acknowledged commits that live only in pg_wal, side by side."""
+    clusters, writers = {}, {}
     for timeout in ("0", "2s"):
+        cluster = clusters[timeout] = ctx.make_cluster(f"defect-archive-timeout-{timeout}")
         cluster.query(f"ALTER SYSTEM SET archive_timeout = '{timeout}'")
         cluster.query("SELECT pg_reload_conf()")
         archiving.switch_and_wait(cluster)
-        writer = AckWriter(cluster, DATABASE, rate=rate).start()
-        worst, deadline = (0.0, 0), time.monotonic() + seconds
+    try:
+        for timeout, cluster in clusters.items():
+            writers[timeout] = AckWriter(cluster, DATABASE, rate=rate).start()
+        results = {timeout: (0.0, 0) for timeout in clusters}
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:  # the worst exposure seen while the load runs
             time.sleep(0.25)
-            worst = max(worst, exposure_seconds(cluster, writer))
-        results[timeout] = worst
-        writer.stop()
+            for timeout, cluster in clusters.items():
+                results[timeout] = max(results[timeout], exposure_seconds(cluster, writers[timeout]))
+    finally:
+        for writer in writers.values():
+            writer.stop()
     (unbounded, count0), (bounded, _) = results["0"], results["2s"]
     if unbounded < seconds * 0.8:
         return []
