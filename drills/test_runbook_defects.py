@@ -10,15 +10,17 @@ finding about a mistake the document no longer makes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import partial
 
 import allure
 import pytest
 
 from pgdrill.fixtures import cost
+from pgdrill.fixtures.osuser import remove_tree
 from pgdrill.fixtures.seed import rows_for_scale
 from pgdrill.reports.summary import DEFECT_PROPERTY
-from pgdrill.scenarios.defects import PROBES, Probe, ProbeContext, probe_scale
+from pgdrill.scenarios.defects import PROBES, Probe, ProbeRuns, probe_scale
 from pgdrill.scenarios.runbook.document import Runbook
 from pgdrill.scenarios.runbook.signatures import sightings
 
@@ -38,24 +40,49 @@ def data_vectors(seed_scale: float, installation) -> int:
     return rows_for_scale(seed_scale)["goals"] if installation.pgvector_version else 0
 
 
+@pytest.fixture(scope="session")
+def probe_runs(request, cluster_factory, drill_config, pg_installation, pgdrill_run, runbook) -> Iterator[ProbeRuns]:
+    """The probes of this session. Run by one process, every probe it will run starts at once, side by side (each
+    test then takes its own result); in a pytest-xdist worker, which runs only the probes it is given, each runs
+    when its test comes."""
+    cluster_factory.seeded_template(probe_scale(drill_config.seed_scale))  # seeding is not a probe's cost
+    cluster_factory.template()
+    if drill_config.literal_restore:
+        cluster_factory.seeded_template()
+    workdir = pgdrill_run.path / "probes"
+    workdir.mkdir(mode=0o700)
+    runs = ProbeRuns(partial(cluster_factory.new, scale=probe_scale(drill_config.seed_scale)), cluster_factory.discard,
+                     workdir, data_vectors(drill_config.seed_scale, pg_installation),
+                     cluster_factory.new if drill_config.literal_restore else None)
+    if not hasattr(request.config, "workerinput"):
+        chosen = {item.callspec.params["probe"].name for item in request.session.items
+                  if getattr(item, "originalname", "") == "test_runbook_defect" and hasattr(item, "callspec")}
+        runs.start([probe for probe in PROBES if probe.name in chosen and runs_here(runbook, probe)])
+    try:
+        yield runs
+    finally:
+        runs.close()
+        remove_tree(workdir)
+
+
+def runs_here(runbook: Runbook | None, probe: Probe) -> bool:
+    """Whether the probe runs: always without --runbook; with one, where it writes one of the probe's defects."""
+    written = written_in(runbook, probe)
+    return written is None or any(written.values())
+
+
 @pytest.mark.parametrize("probe", PROBES, ids=[probe.name for probe in PROBES])
-def test_runbook_defect(probe: Probe, drill_context, drill_config, pg_installation, cluster_factory, runbook, request):
+def test_runbook_defect(probe: Probe, probe_runs: ProbeRuns, drill_config, runbook, request):
     allure.dynamic.epic("Disaster recovery")
     allure.dynamic.feature("runbook defects")
     allure.dynamic.story("the runbook's literal commands on PostgreSQL 16")
     written = written_in(runbook, probe)
     expected = [code for code in probe.proves if written is None or written[code]]
-    if written is not None and not any(written.values()):
+    if runbook is not None and written is not None and not runs_here(runbook, probe):
         pytest.skip(f"not run: {runbook.path.name} writes none of {', '.join(written)} (the step is fixed, or the "
                     "runbook does not have it)")
-    cluster_factory.seeded_template(probe_scale(drill_config.seed_scale))  # seeding is not a probe's cost
-    if drill_config.literal_restore:
-        cluster_factory.seeded_template()
-    context = ProbeContext(partial(drill_context.make_cluster, scale=probe_scale(drill_config.seed_scale)),
-                           drill_context.workdir, data_vectors=data_vectors(drill_config.seed_scale, pg_installation),
-                           full_size=drill_context.make_cluster if drill_config.literal_restore else None)
     with cost.drill(f"runbook-defect probe {probe.name}"):
-        found = probe.run(context)
+        found = probe_runs.result(probe)
     defects = [d for d in found if written is None or written.get(d.code)]
     for defect in defects:
         defect.written_at.extend(written[defect.code] if written else [])

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -439,3 +440,47 @@ PROBES: tuple[Probe, ...] = (
     Probe("checklist_cannot_fail", checklist_cannot_fail, ("CHECKLIST_CANNOT_FAIL",)),
     Probe("sqlalchemy_string_execute", sqlalchemy_string_execute, ("SQLALCHEMY2_STRING_EXECUTE",)),
 )
+
+
+class ProbeRuns:
+    """Runs probes, each with a work directory and clusters of its own that are removed when it ends.
+
+    start() sets probes going together in threads: they mostly wait on PostgreSQL (a spread checkpoint's pace,
+    archive_timeout, DROP DATABASE's five seconds), so side by side they take little more than the slowest.
+    result() returns a started probe's defects (or its exception), or runs an unstarted one now."""
+
+    def __init__(self, make: Callable[..., Cluster], discard: Callable[[Cluster], object], workdir: Path,
+                 data_vectors: int, full_size: Callable[..., Cluster] | None = None, workers: int = 4) -> None:
+        self.make, self.discard, self.workdir = make, discard, workdir
+        self.data_vectors, self.full_size = data_vectors, full_size
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgdrill-probe")
+        self.started: dict[str, Future[list[RunbookDefect]]] = {}
+
+    def start(self, probes: list[Probe]) -> None:
+        for probe in probes:
+            self.started[probe.name] = self.pool.submit(self.run, probe)
+
+    def result(self, probe: Probe) -> list[RunbookDefect]:
+        started = self.started.pop(probe.name, None)
+        return started.result() if started is not None else self.run(probe)
+
+    def run(self, probe: Probe) -> list[RunbookDefect]:
+        made: list[Cluster] = []
+
+        def track(make: Callable[..., Cluster]) -> Callable[..., Cluster]:
+            def made_here(*args, **kwargs) -> Cluster:
+                made.append(make(*args, **kwargs))
+                return made[-1]
+            return made_here
+        workdir = self.workdir / probe.name
+        workdir.mkdir(mode=0o700)
+        try:
+            return probe.run(ProbeContext(track(self.make), workdir, self.data_vectors,
+                                          track(self.full_size) if self.full_size else None))
+        finally:
+            for cluster in made:
+                self.discard(cluster)
+
+    def close(self) -> None:
+        """Wait for what runs (its clusters go with it); what has not started never will."""
+        self.pool.shutdown(wait=True, cancel_futures=True)

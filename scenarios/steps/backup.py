@@ -3,6 +3,8 @@ it under load (so that replay must fetch it), and the RPO bound those archiving 
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
 from pgdrill.fixtures import progress
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.scenarios.backups import basebackup
@@ -22,8 +24,12 @@ def correct_archiving(ctx: DrillContext, result: ScenarioResult, cluster: Cluste
         archiving.set_archive_timeout(cluster, ctx.archive_timeout)
 
 
-def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster) -> tuple[BaseBackup, Check]:
-    """pg_basebackup as the runbook takes it (corrected), then pg_verifybackup as a checklist item."""
+def backup_and_prove(ctx: DrillContext, result: ScenarioResult,
+                     cluster: Cluster) -> tuple[BaseBackup, Future[Check]]:
+    """pg_basebackup as the runbook takes it (corrected), then pg_verifybackup as a checklist item.
+
+    The verification reads only the backup, so it runs beside the drill's next steps (two cores) and the checklist
+    takes its result; the scenario's end waits for it whatever happens, so nothing of it outlives the scenario."""
     with result.step("backup", "pg_basebackup -Ft -z -P --checkpoint=fast (with backup_manifest)"):
         with ctx.progress.watch(cluster, "pg_basebackup", progress.basebackup):
             backup = basebackup.take(cluster, ctx.workdir / "base")
@@ -32,8 +38,10 @@ def backup_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster
     result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
     if ctx.faults.after_base_backup:
         ctx.faults.after_base_backup(backup, cluster)
-    with result.step("backup", "pg_verifybackup against backup_manifest"):
-        check = run_check("base backup verified (pg_verifybackup)", lambda: basebackup.verify(cluster, backup))
+    beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgdrill-verifybackup")
+    check = beside.submit(run_check, "base backup verified (pg_verifybackup)", lambda: basebackup.verify(cluster, backup))
+    beside.shutdown(wait=False)
+    ctx.closers.append(lambda: wait([check]))
     return backup, check
 
 
