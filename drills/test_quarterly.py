@@ -14,16 +14,20 @@ from pgdrill.scenarios import rebuild
 pytestmark = [pytest.mark.quarterly, pytest.mark.docker]
 
 
-@pytest.fixture(scope="session")
-def rebuild_cluster(cluster_factory, drill_config):
-    """The cluster Scenario 4 rebuilds: volumes seeded from the template, its container made by compose."""
+def compose_cluster(cluster_factory, drill_config, name: str, scale: float | None = None):
+    """A cluster for Scenario 4: volumes seeded from the template (at scale), its container made by compose."""
     if drill_config.pg_backend != "docker":
         pytest.skip("not run: Scenario 4 (complete rebuild) needs --pg-backend docker")
     if shutil.which("docker-compose") is None:
         pytest.skip("not run: docker-compose is not installed (docker/setup-engine.sh installs it)")
-    driver = cluster_factory.driver
-    return cluster_factory.track(driver.compose_cluster("s4-rebuild", cluster_factory.seeded_template().source,
-                                                        cluster_factory.password))
+    return cluster_factory.track(cluster_factory.driver.compose_cluster(
+        name, cluster_factory.seeded_template(scale).source, cluster_factory.password))
+
+
+@pytest.fixture(scope="session")
+def rebuild_cluster(cluster_factory, drill_config):
+    """The cluster Scenario 4 rebuilds."""
+    return compose_cluster(cluster_factory, drill_config, "s4-rebuild")
 
 
 @pytest.fixture(scope="session")

@@ -270,13 +270,18 @@ def hnsw_spilled(target: Cluster, server_log: str, seconds: float) -> list[Runbo
     spilled = spilled_builds(server_log)
     if not spilled:
         return []
-    memory = target.scalar("SHOW maintenance_work_mem")
-    return [RunbookDefect("HNSW_RESTORE_MEMORY", "logical_restore",
-                          f"Scenario 1's pg_restore builds the HNSW index with the server's maintenance_work_mem "
-                          f"({memory}): the graph outgrew it and the build went on on disk, several times slower",
-                          "PGOPTIONS='-c maintenance_work_mem=<RAM share> -c max_parallel_maintenance_workers=<cores>' "
-                          "pg_restore ... (the drill's --restore-memory)",
-                          f"{one_line(spilled[0])}; the literal restore took {seconds:.0f} s")]
+    return [hnsw_restore_memory(target, "the graph outgrew it and the build went on on disk",
+                                f"{one_line(spilled[0])}; the literal restore took {seconds:.0f} s")]
+
+
+def hnsw_restore_memory(cluster: Cluster, what: str, evidence: str) -> RunbookDefect:
+    """HNSW_RESTORE_MEMORY, with the server's maintenance_work_mem that the literal restore gets."""
+    memory = cluster.scalar("SHOW maintenance_work_mem")
+    return RunbookDefect("HNSW_RESTORE_MEMORY", "logical_restore",
+                         f"Scenario 1's pg_restore builds the HNSW index with the server's maintenance_work_mem "
+                         f"({memory}): {what}, several times slower",
+                         "PGOPTIONS='-c maintenance_work_mem=<RAM share> -c max_parallel_maintenance_workers=<cores>' "
+                         "pg_restore ... (the drill's --restore-memory)", evidence)
 
 
 def hnsw_past_knee(source: Cluster, vectors: int) -> list[RunbookDefect]:
@@ -290,17 +295,12 @@ def hnsw_past_knee(source: Cluster, vectors: int) -> list[RunbookDefect]:
     holds = knee.memory_bytes / knee.graph_bytes_per_vector
     if vectors <= holds:
         return []
-    memory = source.scalar("SHOW maintenance_work_mem")
-    return [RunbookDefect("HNSW_RESTORE_MEMORY", "logical_restore",
-                          f"Scenario 1's pg_restore builds the HNSW index with the server's maintenance_work_mem "
-                          f"({memory}): this data's graph outgrows it and the build goes on on disk, several times slower",
-                          "PGOPTIONS='-c maintenance_work_mem=<RAM share> -c max_parallel_maintenance_workers=<cores>' "
-                          "pg_restore ... (the drill's --restore-memory)",
-                          f"measured: a build at maintenance_work_mem=1MB spilled after "
-                          f"{2**20 / knee.graph_bytes_per_vector:.0f} vectors ({knee.graph_bytes_per_vector:.0f} bytes "
-                          f"of graph each), so {memory} holds about {holds:,.0f}; the drill's data has {vectors:,} "
-                          "vectors in goals (proved from the knee: --literal-restore runs the literal restore at full "
-                          "size)")]
+    return [hnsw_restore_memory(
+        source, "this data's graph outgrows it and the build goes on on disk",
+        f"measured: a build at maintenance_work_mem=1MB spilled after {2**20 / knee.graph_bytes_per_vector:.0f} "
+        f"vectors ({knee.graph_bytes_per_vector:.0f} bytes of graph each), so {knee.memory_bytes // 2**20}MB holds about "
+        f"{holds:,.0f}; the drill's data has {vectors:,} vectors in goals (proved from the knee: --literal-restore "
+        "runs the literal restore at full size)")]
 
 
 def restore_without_roles(ctx: ProbeContext) -> list[RunbookDefect]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import time
 from dataclasses import replace
@@ -22,6 +21,7 @@ from dataclasses import replace
 import pytest
 
 from drills.test_quarterly import (  # noqa: F401 - Scenario 4's compose fixtures, shared with the quarterly drill
+    compose_cluster,
     compose_env,
     docker_cleanup,
     docker_compose_command,
@@ -206,12 +206,7 @@ def raw_rebuild_seconds(ctx, cluster, compose) -> dict[str, float]:
 @pytest.fixture(scope="session")
 def rebuild_cluster(cluster_factory, drill_config):
     """Scenario 4's compose service for the benchmark: as the quarterly drill's, seeded at the benchmark's scale."""
-    if drill_config.pg_backend != "docker":
-        pytest.skip("not run: Scenario 4 (complete rebuild) needs --pg-backend docker")
-    if shutil.which("docker-compose") is None:
-        pytest.skip("not run: docker-compose is not installed (docker/setup-engine.sh installs it)")
-    return cluster_factory.track(cluster_factory.driver.compose_cluster(
-        "s4-overhead", cluster_factory.seeded_template(SCALE).source, cluster_factory.password))
+    return compose_cluster(cluster_factory, drill_config, "s4-overhead", SCALE)
 
 
 @pytest.mark.benchmark(group="overhead")
