@@ -16,7 +16,7 @@ from datetime import datetime
 from pgdrill.fixtures.contract import Cluster
 from pgdrill.scenarios.backups.basebackup import check_target_after_backup, format_target
 from pgdrill.scenarios.steps import archiving
-from pgdrill.scenarios.steps.backup import backup_and_prove, bound_rpo, correct_archiving
+from pgdrill.scenarios.steps.backup import backup_and_prove, bound_rpo, correct_archiving, settled
 from pgdrill.scenarios.steps.common import DrillContext, Workload, execute, keep_writing
 from pgdrill.scenarios.steps.recovery import Before, Steps, current_timeline, recover, source_snapshot
 from pgdrill.scenarios.steps.restore import destroy, mark_target, restore_files
@@ -51,6 +51,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         keep_writing(ctx.load_seconds)
         snapshot = source_snapshot(result, cluster)
         target = mark_target(cluster)
+        verified = settled(backup_check)
         t0 = time.time()
         destroy(result, cluster)
         result.facts["destructive_commit_after"] = str(cluster.scalar("SELECT clock_timestamp()"))
@@ -66,7 +67,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         if ctx.faults.pitr_settings:  # a self-test sends the server elsewhere
             settings = ctx.faults.pitr_settings(settings)
         restore_files(ctx, result, cluster, backup, settings)
-        before = Before(snapshot, timeline, workload, backup_check, target=target, disaster_at=t0)
+        before = Before(snapshot, timeline, workload, verified, target=target, disaster_at=t0)
         recover(ctx, result, cluster, backup, before, t0, STEPS)
         prove_now_is_no_proof(result, cluster, target)
 

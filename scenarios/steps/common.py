@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,11 +124,9 @@ def execute(result: ScenarioResult, body: Callable[[ScenarioResult], None], ctx:
 
 @cost.drill("recovery verification checklist")
 def verify_all(ctx: DrillContext, result: ScenarioResult, cluster: Cluster, snapshot, *, physical: bool,
-               old_timeline: int | None, backup_check: Check | Future[Check] | None) -> None:
+               old_timeline: int | None, backup_check: Check | None) -> None:
     """The whole checklist; a corrupt page found offline becomes its own finding too."""
     started = time.perf_counter()
-    if isinstance(backup_check, Future):  # the base backup's verification, run beside the drill since the backup
-        backup_check = backup_check.result()
     checks = checklist.verify(cluster, snapshot, ctx.installation, ctx.health_urls, physical=physical)
     if physical:
         checks.append(checksums_offline(cluster))

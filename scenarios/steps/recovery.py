@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,7 +48,7 @@ class Before:
     snapshot: checklist.Snapshot
     timeline: int
     workload: Workload
-    backup_check: Check | Future[Check] | None
+    backup_check: Check | None
     archived_until: int = 0  # where the last archived segment ended (what a recovery to the archive's end owes)
     target: datetime | None = None  # where a point-in-time recovery is sent
     disaster_at: float | None = None  # PITR: markers acknowledged after the destruction are not in the RPO
