@@ -3,7 +3,7 @@ it under load (so that replay must fetch it), and the RPO bound those archiving 
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 
 from pgdrill.fixtures import cost, progress
 from pgdrill.fixtures.contract import Cluster
@@ -11,7 +11,7 @@ from pgdrill.scenarios.backups import basebackup
 from pgdrill.scenarios.backups.basebackup import BaseBackup
 from pgdrill.scenarios.backups.wal import segment_end_lsn
 from pgdrill.scenarios.steps import archiving
-from pgdrill.scenarios.steps.common import DrillContext, keep_writing
+from pgdrill.scenarios.steps.common import DrillContext, beside, keep_writing
 from pgdrill.scenarios.verdicts.checks import Check, run_check
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 
@@ -39,11 +39,8 @@ def backup_and_prove(ctx: DrillContext, result: ScenarioResult,
     result.facts["basebackup_bytes"] = sum(p.stat().st_size for p in backup.path.iterdir())
     if ctx.faults.after_base_backup:
         ctx.faults.after_base_backup(backup, cluster)
-    beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgdrill-verifybackup")
-    check = beside.submit(run_check, "base backup verified (pg_verifybackup)", lambda: basebackup.verify(cluster, backup))
-    beside.shutdown(wait=False)
-    ctx.closers.append(lambda: wait([check]))
-    return backup, check
+    return backup, beside(ctx, "verifybackup", lambda: run_check("base backup verified (pg_verifybackup)",
+                                                                 lambda: basebackup.verify(cluster, backup)))
 
 
 def settled(check: Future[Check]) -> Check:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pgdrill.fixtures import cost
 from pgdrill.fixtures.contract import Cluster
@@ -57,10 +59,23 @@ class DrillContext:
         return result
 
 
+def beside(ctx: DrillContext, name: str, work: Callable[[], T]) -> Future[T]:
+    """Work that only reads what the next steps do not write, in a thread beside them (two cores); its result is
+    taken where it is needed, and the scenario's end waits for it whatever happens: nothing outlives the scenario."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pgdrill-{name}")
+    future = pool.submit(work)
+    pool.shutdown(wait=False)
+    ctx.closers.append(lambda: wait([future]))
+    return future
+
+
 def keep_writing(seconds: float) -> None:
     """Let the workload write on its own for a while (markers on both sides of a backup): the drill's own wait."""
     with cost.drill("workload: writes around the backup"):
         time.sleep(seconds)
+
+
+T = TypeVar("T")
 
 
 class Workload:
