@@ -26,7 +26,7 @@ from pgdrill.scenarios.backups.basebackup import BaseBackup
 from pgdrill.scenarios.backups.wal import format_lsn, parse_lsn
 from pgdrill.scenarios.proofs import checklist, replay
 from pgdrill.scenarios.proofs.loss import judge_physical_loss, judge_stop_point
-from pgdrill.scenarios.steps.common import DrillContext, Workload, verify_all
+from pgdrill.scenarios.steps.common import DrillContext, Workload, beside, verify_all
 from pgdrill.scenarios.verdicts.checks import Check
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 
@@ -74,9 +74,9 @@ def start_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster,
     timeline: the one recovery follows (the backup's unless the archive's history says otherwise); towards: the LSN
     replay should reach, for the progress line; launch: what starts the server when something else does (compose).
     Returns when the first write succeeded."""
-    archived = cluster.archived_segments()  # nothing archives while the server is down: this is what recovery sees
-    if ctx.read_back is not None and backup is not None and towards:  # no listing: the server's account of it
-        archived = ctx.read_back.names(timeline or backup.timeline, backup.start_lsn, towards)
+    # what recovery sees of the timeline it follows: fixed since the disaster (the server archives nothing while
+    # down, and after promotion only the new timeline and a .partial), so it is listed beside the start
+    listing = beside(ctx, "archive-listing", cluster.archived_segments)
     log_from = 0 if launch else cluster.log_size()
     with result.step(*steps.start), \
             ctx.progress.watch(cluster, "WAL replay", replay_towards(format_lsn(towards) if towards else None)):
@@ -84,6 +84,9 @@ def start_and_prove(ctx: DrillContext, result: ScenarioResult, cluster: Cluster,
             launch()
         t1 = basebackup.start_recovery(cluster, dbname, already_started=launch is not None, evidence=result.evidence)
     log = cluster.log_since(log_from)
+    archived = listing.result()
+    if ctx.read_back is not None and backup is not None and towards:  # no listing: the server's account of it
+        archived = ctx.read_back.names(timeline or backup.timeline, backup.start_lsn, towards)
     if target is None:
         with result.step(steps.prove, "recovery replayed the archive to its end (the server's account)"):
             replay.prove_archive_end_reached(result, log, archived, timeline or (backup.timeline if backup else 1))
