@@ -95,8 +95,8 @@ def write_overhead(path, scenario: str, report: dict) -> None:
 def raw_physical_seconds(ctx, pitr: bool) -> dict[str, float]:
     """Scenarios 2 and 3 by hand on a cluster seeded the same: the base backup, archived WAL after it (and for a
     PITR a target, a destructive commit and its archived segment), then, timed as the scenario times its RTO, the
-    runbook's corrected commands: crash, wipe, extract, recovery.signal, restore_command (and the target), start,
-    first write."""
+    runbook's corrected commands: crash and wipe (the disaster), stop and remove the data directory (its steps 1-2),
+    extract, recovery.signal, restore_command (and the target), start, first write."""
     cluster = ctx.make_cluster("overhead-raw-pitr" if pitr else "overhead-raw-physical")
     archiving.set_archive_timeout(cluster, ctx.archive_timeout)
     backup = basebackup.take(cluster, ctx.workdir / f"raw-base-{time.monotonic_ns()}")
@@ -114,6 +114,8 @@ def raw_physical_seconds(ctx, pitr: bool) -> dict[str, float]:
         settings = {"recovery_target_time": format_target(target), "recovery_target_action": "promote"}
         cluster.stop("fast")
     cluster.crash()
+    cluster.wipe_data()  # the disaster
+    cluster.stop("fast")  # the runbook's steps 1-2, typed as the scenario runs them: stop, remove the data directory
     cluster.wipe_data()
     cluster.restore_base(backup.path)
     cluster.write_data_file("recovery.signal", "")
