@@ -5,7 +5,7 @@ first write), and the same commands typed by hand on a cluster seeded the same, 
 same way, with the same pg_restore options; interleaved for several rounds, medians compared (a single
 pair on these shared machines varies by 20%). Written to overhead.json beside the summary.
 
-Run: tox -e bench   (or: pytest tests/bench -p no:xdist --benchmark-only; PGDRILL_OVERHEAD_SCALE 1, _ROUNDS 3).
+Run: tox -e bench   (or: pytest tests/bench -p no:xdist --benchmark-only; PGDRILL_OVERHEAD_SCALE 1, _ROUNDS 5).
 Scenario 4 needs the docker backend: pytest tests/bench/test_bench_overhead.py -p no:xdist --benchmark-only
 --pg-backend docker --pg-image pgdrill/pgvector:16-offline --docker-network host
 """
@@ -43,7 +43,7 @@ from pgdrill.scenarios.steps.faults import Faults
 from pgdrill.scenarios.steps.restore import DESTRUCTIVE, mark_target
 
 SCALE = float(os.environ.get("PGDRILL_OVERHEAD_SCALE", "1"))
-ROUNDS = int(os.environ.get("PGDRILL_OVERHEAD_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("PGDRILL_OVERHEAD_ROUNDS", "5"))  # at a second or two a round, three medians still drift
 
 
 def raw_restore_seconds(cluster, workdir, jobs: int, memory: str) -> float:
