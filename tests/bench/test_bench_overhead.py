@@ -128,19 +128,31 @@ def raw_physical_seconds(ctx, pitr: bool) -> dict[str, float]:
 
 @pytest.mark.benchmark(group="overhead")
 @pytest.mark.parametrize("scenario", ["physical_restore", "pitr"])
-def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, drill_context, drill_config, scenario):
+def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, cluster_factory, drill_context, drill_config,
+                                                            scenario):
     """Scenarios 2 and 3 against the same commands by hand, per phase; the drill's own work inside the RTO window
-    (the archive's continuity checked before start; for PITR a later commit archived) is named in the report."""
-    ctx = replace(drill_context, make_cluster=lambda name, **kw: drill_context.make_cluster(name, scale=SCALE, **kw))
+    (the archive's continuity checked before start; for PITR a later commit archived) is named in the report. Each
+    round's servers are removed when it ends: idle servers of earlier rounds (their checkpoints, their archivers)
+    would otherwise weigh on the later rounds of a one-second recovery."""
+    made: list = []
+
+    def make(name, **kw):
+        made.append(cluster_factory.new(name, scale=SCALE, **kw))
+        return made[-1]
+    ctx = replace(drill_context, make_cluster=make)
     module = pitr if scenario == "pitr" else physical
     suite: list[dict[str, float]] = []
     raw: list[dict[str, float]] = []
     for round_ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike
         workdir = ctx.workdir / f"round-{round_}"  # each round's own base backup
         workdir.mkdir(mode=0o700)
-        result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
-        suite.append(suite_phases(result))
-        raw.append(raw_physical_seconds(ctx, scenario == "pitr"))
+        try:
+            result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
+            suite.append(suite_phases(result))
+            raw.append(raw_physical_seconds(ctx, scenario == "pitr"))
+        finally:
+            while made:
+                cluster_factory.discard(made.pop())
     judge_phases(benchmark, drill_config, scenario, result, suite, raw)
 
 
