@@ -17,6 +17,7 @@ import os
 import statistics
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -73,15 +74,23 @@ def test_recovery_steps_cost_no_more_than_the_raw_commands(benchmark, cluster_fa
     ctx = replace(drill_context, make_cluster=make)
     raw_cluster = drill_context.make_cluster("overhead-raw", scale=SCALE)
     suite, raw = [], []
-    for _ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike
+
+    def by_the_suite():
         try:
-            result = logical.run(replace(ctx, closers=[], faults=Faults()))
+            return logical.run(replace(ctx, closers=[], faults=Faults()))
         finally:  # no idle server of an earlier round weighs on the later ones
             while made:
                 cluster_factory.discard(made.pop())
-        assert result.status == "passed", result.explain()
-        suite.append(result.rto_seconds)
-        raw.append(round(raw_restore_seconds(raw_cluster, ctx.workdir, ctx.restore_jobs, ctx.restore_memory), 3))
+
+    for round_ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike; the first side alternates
+        for by_hand in (True, False) if round_ % 2 else (False, True):
+            if by_hand:
+                raw.append(round(raw_restore_seconds(raw_cluster, ctx.workdir, ctx.restore_jobs, ctx.restore_memory),
+                                 3))
+            else:
+                result = by_the_suite()
+                assert result.status == "passed", result.explain()
+                suite.append(result.rto_seconds)
     benchmark.pedantic(lambda: None, rounds=1)  # the figures are in overhead.json and extra_info
     report = {"backend": drill_config.pg_backend, "scale": SCALE, "database_bytes": result.facts["database_bytes"],
               "suite_rto_seconds": suite, "raw_commands_seconds": raw,
@@ -101,7 +110,7 @@ def write_overhead(path, scenario: str, report: dict) -> None:
     path.write_text(json.dumps(held, indent=2) + "\n")
 
 
-def raw_physical_seconds(ctx, pitr: bool) -> dict[str, float]:
+def raw_physical_seconds(ctx, pitr: bool) -> dict[str, Any]:
     """Scenarios 2 and 3 by hand on a cluster seeded the same: the base backup, archived WAL after it (and for a
     PITR a target, a destructive commit and its archived segment), then, timed as the scenario times its RTO, the
     runbook's corrected commands: crash and wipe (the disaster), stop and remove the data directory (its steps 1-2),
@@ -122,17 +131,23 @@ def raw_physical_seconds(ctx, pitr: bool) -> dict[str, float]:
         archiving.switch_and_wait(cluster, timeout=60)
         settings = {"recovery_target_time": format_target(target), "recovery_target_action": "promote"}
         cluster.stop("fast")
+    t_disaster = time.time()
     cluster.crash()
     cluster.wipe_data()  # the disaster
+    t_wipe = time.time()
     cluster.stop("fast")  # the runbook's steps 1-2, typed as the scenario runs them: stop, remove the data directory
     cluster.wipe_data()
+    t_extract = time.time()
     cluster.restore_base(backup.path)
+    t_extracted = time.time()
     cluster.write_data_file("recovery.signal", "")
     cluster.write_auto_conf({"restore_command": cluster.runbook_restore_command(), **settings}, append=True)
     t_files = time.time()
     cluster.start(wait=False)
     t1 = wait_until_writable(cluster, DATABASE)
-    return {"rto": round(t1 - t0, 3), "restore_files": round(t_files - t0, 3), "replay_and_promote": round(t1 - t_files, 3)}
+    return {"rto": round(t1 - t0, 3), "restore_files": round(t_files - t0, 3), "replay_and_promote": round(t1 - t_files, 3),
+            "steps": {"disaster": round(t_wipe - t_disaster, 3), "steps 1-2": round(t_extract - t_wipe, 3),
+                      "step 3": round(t_extracted - t_extract, 3)}}
 
 
 @pytest.mark.benchmark(group="overhead")
@@ -150,28 +165,36 @@ def test_physical_recovery_costs_what_its_raw_commands_cost(benchmark, cluster_f
         return made[-1]
     ctx = replace(drill_context, make_cluster=make)
     module = pitr if scenario == "pitr" else physical
-    suite: list[dict[str, float]] = []
-    raw: list[dict[str, float]] = []
-    for round_ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike
+    suite: list[dict[str, Any]] = []
+    raw: list[dict[str, Any]] = []
+    for round_ in range(ROUNDS):  # interleaved: a noisy neighbour slows both sides alike; the first side alternates
         workdir = ctx.workdir / f"round-{round_}"  # each round's own base backup
         workdir.mkdir(mode=0o700)
         try:
-            result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
-            suite.append(suite_phases(result))
-            raw.append(raw_physical_seconds(ctx, scenario == "pitr"))
+            for by_hand in (True, False) if round_ % 2 else (False, True):
+                if by_hand:
+                    raw.append(raw_physical_seconds(ctx, scenario == "pitr"))
+                else:
+                    result = module.run(replace(ctx, workdir=workdir, closers=[], faults=Faults()))
+                    suite.append(suite_phases(result))
         finally:
             while made:
                 cluster_factory.discard(made.pop())
     judge_phases(benchmark, drill_config, scenario, result, suite, raw)
 
 
-def suite_phases(result) -> dict[str, float]:
+WINDOW_STEPS = ("disaster", "step 1", "step 2", "pre-check", "step 3", "step 4", "step 5")  # inside the RTO window
+
+
+def suite_phases(result) -> dict[str, Any]:
     """A physical recovery's RTO, its phases, and the drill's own checks inside its window (the pre-checks)."""
     assert result.status == "passed", result.explain()
     assert result.rto_seconds is not None
     return {"rto": result.rto_seconds, **result.phases,
             "drill_checks_in_window": round(sum(s.seconds for s in result.steps
-                                                if s.name.split("· ")[-1].startswith("pre-check")), 3)}
+                                                if s.name.split("· ")[-1].startswith("pre-check")), 3),
+            "steps": {label: s.seconds for s in result.steps
+                      if (label := s.name.split("· ")[-1].split(":")[0]) in WINDOW_STEPS}}
 
 
 def judge_phases(benchmark, drill_config, scenario: str, result, suite: list[dict], raw: list[dict]) -> None:
@@ -242,8 +265,8 @@ def test_rebuild_costs_what_its_raw_commands_cost(benchmark, docker_services, re
     side takes its own base backup, and copies the whole archive out and back: the segments of earlier rebuilds go
     first, so that both copy only their own (otherwise the later side copies more), and the first side alternates."""
     compose = ComposeService(docker_services, rebuild_cluster)
-    suite: list[dict[str, float]] = []
-    raw: list[dict[str, float]] = []
+    suite: list[dict[str, Any]] = []
+    raw: list[dict[str, Any]] = []
 
     def by_the_suite(workdir):
         app = HealthApp(lambda: rebuild_cluster.connect(DATABASE))
