@@ -30,6 +30,24 @@ def test_teardown_leaves_no_process_and_no_directory(cluster_factory):
                    for p in [pid, *children])
 
 
+def test_a_postmaster_that_exits_before_logging_is_told_at_once(cluster_factory):
+    """A data directory without global/pg_control (an extraction cut short): the postmaster exits before its
+    logging starts, with no FATAL; a recovery's start names that from the log at once, not after the spawn wait."""
+    from pgdrill.scenarios.backups import basebackup
+    from pgdrill.scenarios.verdicts.result import DrillFailure
+    cluster = cluster_factory.new("no-pg-control", seeded=False)
+    try:
+        cluster.stop("fast")
+        (cluster.data_dir / "global" / "pg_control").unlink()
+        started = time.monotonic()
+        with pytest.raises(DrillFailure) as raised:
+            basebackup.start_recovery(cluster, "postgres", timeout=60)
+        assert raised.value.code == "SERVER_DID_NOT_START" and "pg_control" in str(raised.value), str(raised.value)
+        assert time.monotonic() - started < 15, "the postmaster's exit was waited out"
+    finally:
+        cluster_factory.discard(cluster)
+
+
 def test_two_clusters_started_in_parallel_get_different_ports(cluster_factory):
     with ThreadPoolExecutor(2) as pool:
         clusters = list(pool.map(lambda n: cluster_factory.new(f"parallel{n}", seeded=False), range(2)))

@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pgdrill.fixtures.contract import tar_flags
 from pgdrill.fixtures.runstate import our_postmaster
 from pgdrill.fixtures.seed import DATABASE
 from pgdrill.scenarios import real_backups
@@ -293,6 +294,27 @@ def test_unsafe_tar_members_are_refused_before_extraction(tmp_path, hazard, word
     with pytest.raises(DrillFailure) as raised:
         unpack.check_base_backup(tmp_path, free_bytes=1 << 40)
     assert raised.value.code == "BACKUP_UNSAFE_MEMBER" and words in str(raised.value)
+
+
+def test_a_member_hidden_after_the_end_of_archive_marker_is_refused(tmp_path):
+    """tarfile stops at the first end-of-archive marker; the restore's tar reads on (--ignore-zeros, so that a
+    corrupt stream is read to its checksum) and would extract what follows: the check must read as far."""
+    first, hidden = io.BytesIO(), io.BytesIO()
+    with tarfile.open(fileobj=first, mode="w") as tar:
+        ok = tarfile.TarInfo("PG_VERSION")
+        ok.size = 3
+        tar.addfile(ok, io.BytesIO(b"16\n"))
+    with tarfile.open(fileobj=hidden, mode="w") as tar:
+        tar.addfile(member("base/hidden"))
+    (tmp_path / "base.tar.gz").write_bytes(gzip.compress(first.getvalue() + hidden.getvalue()))
+    with pytest.raises(DrillFailure) as raised:
+        unpack.check_base_backup(tmp_path, free_bytes=1 << 40)
+    assert raised.value.code == "BASEBACKUP_CORRUPT" and "after its end-of-archive marker" in str(raised.value)
+    out = tmp_path / "out"  # what the restore's own extraction would have made of it
+    out.mkdir()
+    subprocess.run(["tar", *tar_flags("base.tar.gz").split(), str(tmp_path / "base.tar.gz"), "-C", str(out)],
+                   check=True)
+    assert (out / "base" / "hidden").exists()
 
 
 def test_in_tree_links_and_plain_files_pass(tmp_path):

@@ -7,7 +7,10 @@ The healthy direction is the monthly drill itself (drills/test_monthly.py) plus 
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
+import tarfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -112,6 +115,25 @@ def test_corrupted_wal_segment(drill_context):
     drill_context.faults.after_disaster = corrupt
     result = physical.run(drill_context)
     assert_fails_with(result, "WAL_CORRUPT", f"archived WAL segment {corrupted[0]} is corrupt")
+
+
+def test_base_tar_gz_whose_damage_decodes_to_an_end_of_archive(drill_context):
+    """Damaged bytes that decompress to zero blocks mid-archive: tar alone stops there and exits 0, its gzip killed
+    before the checksum, leaving a data directory without the files after them (global/pg_control comes last).
+    Read to the stream's end, the checksum fails and the extraction names the archive."""
+    def cut(backup, cluster):
+        path = backup.path / "base.tar.gz"
+        data = gzip.decompress(path.read_bytes())
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            members = tar.getmembers()
+        middle = members[len(members) // 2].offset
+        damaged = bytearray(gzip.compress(data[:middle] + bytes(1024) + data[middle:]))
+        damaged[-8] ^= 0xFF  # the gzip trailer's CRC-32: the stream is corrupt, as a bad sector leaves it
+        path.write_bytes(bytes(damaged))
+    drill_context.faults.after_base_backup = cut
+    result = physical.run(drill_context)
+    assert_fails_with(result, "BASEBACKUP_CORRUPT", "base.tar.gz is corrupt")
+    assert "crc error" in result.explain(), result.explain()
 
 
 def test_zeroed_bytes_inside_base_tar_gz(drill_context):

@@ -216,9 +216,10 @@ def raise_startup_failure(log: str) -> NoReturn:
     for text, (code, meaning) in STARTUP_FATALS.items():
         if text in log:
             raise DrillFailure(code, f"{meaning} (server: FATAL: {text})") from None
-    fatal = [line for line in log.splitlines() if "FATAL" in line or "PANIC" in line]
-    raise DrillFailure("SERVER_DID_NOT_START", "the restored server did not start: "
-                       + (fatal[-1] if fatal else "no FATAL in the log")) from None
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    fatal = [line for line in lines if "FATAL" in line or "PANIC" in line]
+    raise DrillFailure("SERVER_DID_NOT_START", "the restored server did not start: " + (
+        fatal[-1] if fatal else "no FATAL in the log, which ends: " + " ".join(lines[-3:])[-400:])) from None
 
 
 RECOVERY_SETTINGS = ("restore_command", "recovery_target_time", "recovery_target_action", "recovery_target_timeline")

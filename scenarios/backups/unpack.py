@@ -15,7 +15,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -94,12 +94,26 @@ def tar_bytes(path: Path) -> int:
                 for member in tar:
                     check_member(path.name, member)
                     total += member.size if member.isfile() else 0
+                assert tar.fileobj is not None  # opened on raw
+                if not zeros_to_the_end(tar.fileobj.read):
+                    raise DrillFailure("BASEBACKUP_CORRUPT", f"{path.name} goes on after its end-of-archive marker: "
+                                                             "cut or corrupt, or a member hidden from readers that "
+                                                             "stop there (tar --ignore-zeros, as the restore runs it, "
+                                                             "would extract it), so it is not extracted")
         except tarfile.ReadError as exc:
             if str(exc) != "empty file":  # a tar of no members (pg_wal.tar when no WAL was needed) holds nothing
                 raise DrillFailure("BASEBACKUP_CORRUPT", f"{path.name} cannot be read as a tar to its end: {exc}") from None
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DrillFailure("BASEBACKUP_CORRUPT", f"{path.name} cannot be read as a tar to its end: {exc}") from None
     return total
+
+
+def zeros_to_the_end(read: Callable[[int], bytes]) -> bool:
+    """Whether nothing but zeros (the marker's second block, the record's padding) follows where tarfile stopped."""
+    while chunk := read(1 << 16):
+        if chunk.strip(b"\0"):
+            return False
+    return True
 
 
 def tree_bytes(root: Path) -> int:
