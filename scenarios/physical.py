@@ -41,7 +41,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         bound_rpo(ctx, result, archive_segments_after_backup(ctx, result, cluster))
         snapshot, timeline = source_snapshot(result, cluster), current_timeline(cluster)
         workload.stop_and_sample()
-        before = Before(snapshot, timeline, workload, settled(backup_check), archived_until=archived_end_lsn(cluster))
+        before = Before(snapshot, timeline, workload, settled(result, backup_check), archived_until=archived_end_lsn(cluster))
 
         t0 = time.time()
         lose_data_directory(result, cluster)

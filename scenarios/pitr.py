@@ -51,7 +51,7 @@ def run(ctx: DrillContext) -> ScenarioResult:
         keep_writing(ctx.load_seconds)
         snapshot = source_snapshot(result, cluster)
         target = mark_target(cluster)
-        verified = settled(backup_check)
+        verified = settled(result, backup_check)
         t0 = time.time()
         destroy(result, cluster)
         result.facts["destructive_commit_after"] = str(cluster.scalar("SELECT clock_timestamp()"))

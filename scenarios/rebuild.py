@@ -93,7 +93,7 @@ def run(ctx: DrillContext, compose, app) -> ScenarioResult:
         bound_rpo(ctx, result, archive_segments_after_backup(ctx, result, cluster))  # archived under load
         snapshot, timeline = source_snapshot(result, cluster), current_timeline(cluster)
         workload.stop_and_sample()
-        before = Before(snapshot, timeline, workload, settled(backup_check), archived_until=archived_end_lsn(cluster))
+        before = Before(snapshot, timeline, workload, settled(result, backup_check), archived_until=archived_end_lsn(cluster))
         saved = ctx.workdir / "wal_archive_saved"
 
         t0 = time.time()

@@ -255,6 +255,20 @@ def test_restored_server_that_cannot_start(drill_context):
     assert_fails_with(physical.run(drill_context), "SERVER_DID_NOT_START", "the restored server did not start")
 
 
+def test_a_backup_proved_corrupt_stays_on_record_when_recovery_aborts(drill_context):
+    """pg_verifybackup rejects the backup before the disaster; the restored server then fails to start, and the
+    scenario ends before its checklist: both findings are reported, not only the last."""
+    def edit_manifest(backup, cluster):
+        with open(backup.path / "backup_manifest", "a") as handle:
+            handle.write(" ")  # the manifest's own checksum no longer matches
+    drill_context.faults.after_base_backup = edit_manifest
+    drill_context.faults.before_start = lambda cluster: cluster.write_data_file(
+        "postgresql.auto.conf", "shared_buffers = 'plenty'\n", append=True)
+    result = physical.run(drill_context)
+    assert_fails_with(result, "SERVER_DID_NOT_START", "the restored server did not start")
+    assert_fails_with(result, "BASEBACKUP_CORRUPT", "pg_verifybackup rejects")
+
+
 def test_recovery_conf_left_in_the_data_directory(drill_context):
     drill_context.faults.before_start = lambda cluster: cluster.write_data_file(
         "recovery.conf", "restore_command = 'cp /nowhere/%f %p'\n")

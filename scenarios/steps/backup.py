@@ -12,7 +12,7 @@ from pgdrill.scenarios.backups.basebackup import BaseBackup
 from pgdrill.scenarios.backups.wal import segment_end_lsn
 from pgdrill.scenarios.steps import archiving
 from pgdrill.scenarios.steps.common import DrillContext, beside, keep_writing
-from pgdrill.scenarios.verdicts.checks import Check, run_check
+from pgdrill.scenarios.verdicts.checks import FAILED, Check, run_check
 from pgdrill.scenarios.verdicts.result import ScenarioResult
 
 ARCHIVED_SEGMENTS_AFTER_BACKUP = 3  # so that replay must fetch WAL through restore_command
@@ -43,10 +43,16 @@ def backup_and_prove(ctx: DrillContext, result: ScenarioResult,
                                                                  lambda: basebackup.verify(cluster, backup)))
 
 
-def settled(check: Future[Check]) -> Check:
-    """The base backup's verification, finished: called just before the disaster (see backup_and_prove)."""
+def settled(result: ScenarioResult, check: Future[Check]) -> Check:
+    """The base backup's verification, finished: called just before the disaster (see backup_and_prove).
+
+    A failure is a finding from here on: the checklist shows the check at the end, but a recovery that aborts
+    before it must not lose what was proved before the disaster."""
     with cost.drill("backup verification (pg_verifybackup)"):  # what of it the drill's steps did not hide
-        return check.result()
+        verdict = check.result()
+    if verdict.status == FAILED and verdict.code:
+        result.find(verdict.code, f"{verdict.name}: {verdict.detail}")
+    return verdict
 
 
 def archive_segments_after_backup(ctx: DrillContext, result: ScenarioResult, cluster: Cluster) -> list[float]:
